@@ -1,0 +1,71 @@
+"""``openlend serve``: migrate, optionally seed demo data, and run the API under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from .settings import get_settings
+
+
+def _demo_token(data_dir: Path) -> tuple[str, bool]:
+    """The demo admin token: generated once, kept (mode 0600) in the data directory."""
+    path = data_dir / "admin_token"
+    if path.exists():
+        return path.read_text().strip(), False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = "olk_test_" + secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token, True
+
+
+def serve(*, demo: bool = False, host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
+    import uvicorn
+
+    from . import migrate
+    from .db import Database, redact_url, resolve_database_url, set_database
+    from .logs import setup_logging
+
+    s = get_settings()
+    host = host or s.host
+    port = port or s.port
+    workers = workers or s.workers
+    setup_logging(s.log_level, s.log_json)
+
+    url = resolve_database_url(s)
+    migrate.upgrade(url)
+    # Worker processes (and reloads) attach to the same database instead of starting another.
+    os.environ["DATABASE_URL"] = url
+
+    out = sys.stdout
+    if not s.admin_token:
+        if not demo:
+            sys.stderr.write("openlend: set OPENLEND_ADMIN_TOKEN (or use --demo, which generates one)\n")
+            return 2
+        token, new = _demo_token(s.data_dir)
+        os.environ["OPENLEND_ADMIN_TOKEN"] = token
+        get_settings.cache_clear()
+        out.write(("Generated" if new else "Using") + f" demo admin token (kept in {s.data_dir / 'admin_token'}):\n")
+        out.write(f"  OPENLEND_ADMIN_TOKEN={token}\n")
+    if demo:
+        from .demo import seed
+
+        database = Database(url, min_size=1, max_size=2).open()
+        set_database(database)
+        summary = seed(database)
+        set_database(None)
+        database.close()
+        out.write(f"Demo data: {summary}\n")
+
+    base = f"http://{host}:{port}"
+    out.write(f"openlend API:  {base}/v1\n")
+    out.write(f"API docs:      {base}/docs   (OpenAPI: {base}/openapi.json)\n")
+    out.write(f"Database:      {redact_url(url)}\n")
+    out.flush()
+    uvicorn.run("openlend.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_config=None, access_log=False, server_header=False)
+    return 0
