@@ -99,9 +99,30 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import asyncio
+
+        from starlette.concurrency import run_in_threadpool
+
         from .db import get_database
-        get_database()  # open the pool before the first request
+        from .web import purge_idempotency_keys
+
+        database = get_database()  # open the pool before the first request
+
+        def purge() -> None:
+            with database.transaction() as conn:
+                purge_idempotency_keys(conn)
+
+        async def housekeeping() -> None:
+            while True:  # idempotency keys are kept idempotency_retention_hours (>= 24 h), then dropped
+                try:
+                    await run_in_threadpool(purge)
+                except Exception:  # noqa: BLE001 - housekeeping must never take the server down
+                    log.exception("idempotency key purge failed")
+                await asyncio.sleep(3600)
+
+        task = asyncio.create_task(housekeeping())
         yield
+        task.cancel()
 
     app = FastAPI(
         title="openlend",

@@ -134,7 +134,7 @@ def idempotent(request: Request, database: Database, principal: str, body: Any,
         scope = f"{principal} {request.method} {request.url.path}"
         digest = hashlib.sha256(_canonical(body)).hexdigest()
         locked = conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 7))",
-                              [scope + "\x00" + key]).fetchone()
+                              [scope + " " + key]).fetchone()
         if not next(iter(locked.values())):
             raise Problem(errors.IDEMPOTENCY_IN_FLIGHT, "A request with this Idempotency-Key is still in progress.")
         row = conn.execute(
