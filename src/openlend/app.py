@@ -67,31 +67,6 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status_code, media_type=PROBLEM_JSON, headers=problem.headers or None)
 
 
-def _pointer(loc: tuple) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        where, rest = parts[0], parts[1:]
-        if where == "body":
-            return "/" + "/".join(rest)
-        return f"/{where}/" + "/".join(rest)
-    return "/" + "/".join(parts)
-
-
-def _validation_problem(exc: RequestValidationError) -> Problem:
-    errs = []
-    for e in exc.errors():
-        if e.get("type") == "json_invalid":
-            return Problem(errors.MALFORMED_JSON, "The request body is not valid JSON: " + str(e.get("ctx", {}).get("error", "")))
-        msg = e.get("msg", "invalid")
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        if e.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        errs.append({"pointer": _pointer(tuple(e.get("loc", ()))), "detail": msg})
-    detail = "; ".join(f"{x['pointer']}: {x['detail']}" for x in errs[:5]) or "invalid request"
-    return Problem(errors.VALIDATION, detail, errors=errs)
-
-
 def create_app() -> FastAPI:
     from .ledger.api import router as ledger_router
     from .products.api import router as products_router
@@ -142,7 +117,7 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return problem_response(_validation_problem(exc), request)
+        return problem_response(errors.validation_problem(list(exc.errors())), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

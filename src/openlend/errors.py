@@ -95,5 +95,27 @@ def field_error(pt: ProblemType, field_name: str | None, detail: str, **extra: A
     return Problem(pt, detail, errors=errors, extra=extra)
 
 
+def validation_problem(pydantic_errors: list[dict[str, Any]], prefix: str = "") -> Problem:
+    """Pydantic's error list as one 422 problem with a JSON pointer per field.
+
+    The location's first element is dropped when it only says where the value came from
+    (``body``); query, path and header locations keep it (``/query/as_of``)."""
+    errs = []
+    for e in pydantic_errors:
+        if e.get("type") == "json_invalid":
+            return Problem(MALFORMED_JSON, "The request body is not valid JSON: " + str(e.get("ctx", {}).get("error", "")))
+        msg = e.get("msg", "invalid")
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        loc = [str(p) for p in e.get("loc", ())]
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        errs.append({"pointer": prefix + "/" + "/".join(loc), "detail": msg})
+    detail = "; ".join(f"{x['pointer']}: {x['detail']}" for x in errs[:5]) or "invalid request"
+    return Problem(VALIDATION, detail, errors=errs)
+
+
 def not_found(kind: str, ident: str) -> Problem:
     return Problem(NOT_FOUND, f"No {kind} with id {ident}.")

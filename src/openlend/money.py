@@ -23,12 +23,22 @@ from typing import Any
 MONEY_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN,
                                 traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
 
-# ISO 4217 minor units for the currencies a Chinese consumer lender meets; anything else defaults to 2.
+# Active ISO 4217 currency codes (2025), less precious metals, funds and testing codes: a lender
+# lends in money.  Catches the usual slip of "RMB" for CNY.
+ISO_CURRENCIES = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
+CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
+STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD
+XCG XOF XPF YER ZAR ZMW ZWG
+""".split())
+
+# ISO 4217 minor units where they are not 2 (CNY and most others have 2).
 CURRENCY_PLACES: dict[str, int] = {
-    "CNY": 2, "HKD": 2, "MOP": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2, "SGD": 2, "AUD": 2,
-    "CAD": 2, "CHF": 2, "INR": 2, "IDR": 2, "MYR": 2, "PHP": 2, "THB": 2, "KES": 2, "NGN": 2,
-    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "UGX": 0, "XOF": 0, "XAF": 0,
-    "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3, "TND": 3,
+    **{c: 0 for c in "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()},
+    **{c: 3 for c in "BHD IQD JOD KWD LYD OMR TND".split()},
 }
 
 
@@ -73,8 +83,8 @@ def currency_places(currency: str) -> int:
 
 
 def validate_currency(code: Any, field: str = "currency") -> str:
-    if not isinstance(code, str) or len(code) != 3 or not code.isascii() or not code.isalpha() or not code.isupper():
-        raise MoneyError(f"{field} must be a three-letter ISO 4217 code in upper case, such as CNY", field)
+    if not isinstance(code, str) or code not in ISO_CURRENCIES:
+        raise MoneyError(f"{field} must be an ISO 4217 currency code in upper case, such as CNY", field)
     return code
 
 

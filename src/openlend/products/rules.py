@@ -34,7 +34,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from openlend.money import CURRENCY_PLACES, currency_places, round_money, to_str
+from openlend.money import ISO_CURRENCIES, currency_places, round_money, to_str
 from openlend.schedule.dates import YEAR_DAYS as _YEAR_DAYS
 from openlend.schedule.engine import Fee, Frequency, ScheduleInputError, ScheduleTerms, generate
 
@@ -61,18 +61,6 @@ MAX_RATE_PLACES = 6        # "17.999999" is already more precision than any cont
 MAX_FEES = 20
 SCAN_SHORT_TERMS = 36      # a term range's shortest terms, each weighed for the worst APR ...
 SCAN_LONG_TERMS = 12       # ... then this many spread over the rest, the longest included
-
-# Active ISO 4217 currency codes (2025), less precious metals, funds codes and testing codes:
-# a lender lends in money.  Catches the usual slip of "RMB" for CNY.
-ISO_CURRENCIES = frozenset("""
-AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
-CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
-GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
-LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
-NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
-STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD
-XCG XOF XPF YER ZAR ZMW ZWG
-""".split()) | frozenset(CURRENCY_PLACES)
 
 _HUNDRED = Decimal(100)
 _ZERO = Decimal(0)

@@ -79,16 +79,7 @@ def _livemode() -> bool:
 
 def validation_problem(exc: ValidationError, prefix: str = "") -> Problem:
     """A pydantic error as the same 422 the web layer gives for a bad request body."""
-    errs = []
-    for e in exc.errors():
-        msg = e.get("msg", "invalid")
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        if e.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        errs.append({"pointer": prefix + "/" + "/".join(str(p) for p in e.get("loc", ())), "detail": msg})
-    detail = "; ".join(f"{x['pointer']}: {x['detail']}" for x in errs[:5]) or "invalid request"
-    return Problem(errors.VALIDATION, detail, errors=errs)
+    return errors.validation_problem(list(exc.errors()), prefix)
 
 
 def parse_product(doc: Any) -> ProductCreate:
