@@ -35,6 +35,9 @@ def serve(*, demo: bool = False, host: str | None = None, port: int | None = Non
     port = port or s.port
     workers = workers or s.workers
     setup_logging(s.log_level, s.log_json)
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the start-up banner readable
 
     url = resolve_database_url(s)
     migrate.upgrade(url)

@@ -313,7 +313,7 @@ def test_sharded_account_balance_is_the_sum_of_its_shards(database):
 def test_demo_ledger_seeds_once_and_balances(conn):
     from openlend.ledger.demo import seed_demo
 
-    assert seed_demo(conn).startswith("ledger: 6")
+    assert seed_demo(conn).startswith("ledger: 5")
     assert seed_demo(conn) == ""  # a second run books nothing
     tb = service.trial_balance(conn)
     assert tb["balanced"] and tb["totals"]["CNY"]["debit"] == D("1000180.00")

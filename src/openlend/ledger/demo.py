@@ -1,6 +1,8 @@
-"""Demo ledger for ``openlend serve --demo``: a bank account, paid-in capital, one loan's
-disbursement, interest and first repayment, so that the trial balance and the statements have
-something to show.  Idempotent: every entry has a fixed id, so a second run books nothing new."""
+"""Demo ledger for ``openlend serve --demo``: two bank accounts, paid-in capital, a bank fee
+booked by an operator, and a mistaken posting corrected by its reversal, so that the trial balance,
+the statements and the reversal flow have something to show.  Loan entries come from real demo
+loans (the servicing domains), never from hand-made entries, so that the loan subledger and the
+GL control accounts agree.  Idempotent: every entry has a fixed id; a second run books nothing."""
 
 from __future__ import annotations
 
@@ -16,23 +18,23 @@ D = Decimal
 
 def seed_demo(conn: psycopg.Connection) -> str:
     service.create_account(conn, code="1010.ICBC", name="ICBC settlement account (demo)", currency="CNY")
+    service.create_account(conn, code="1010.CCB", name="CCB settlement account (demo)", currency="CNY")
     entries = [
         ("je_demo_capital", dt.date(2024, 1, 2), "Paid-in capital",
          [("1010.ICBC", D("1000000.00")), ("3000", D("-1000000.00"))]),
-        ("je_demo_disburse", dt.date(2024, 1, 15), "Loan disbursed (demo)",
-         [("1100", D("12000.00")), ("1300", D("-12000.00"))]),
-        ("je_demo_disburse_settled", dt.date(2024, 1, 15), "Disbursement confirmed by the bank",
-         [("1300", D("12000.00")), ("1010.ICBC", D("-12000.00"))]),
-        ("je_demo_interest", dt.date(2024, 2, 15), "Interest billed for installment 1",
-         [("1110", D("180.00")), ("4000", D("-180.00"))]),
-        ("je_demo_repay_1", dt.date(2024, 2, 15), "Repayment of installment 1",
-         [("1310", D("1100.12")), ("1110", D("-180.00")), ("1100", D("-920.12"))]),
-        ("je_demo_repay_1_settled", dt.date(2024, 2, 16), "Repayment settled into the bank",
-         [("1010.ICBC", D("1100.12")), ("1310", D("-1100.12"))]),
+        ("je_demo_funding_ccb", dt.date(2024, 1, 3), "Transfer to the CCB settlement account",
+         [("1010.CCB", D("200000.00")), ("1010.ICBC", D("-200000.00"))]),
+        ("je_demo_bank_fee", dt.date(2024, 1, 31), "ICBC monthly account fee",
+         [("5200", D("35.00")), ("1010.ICBC", D("-35.00"))]),
+        ("je_demo_mistake", dt.date(2024, 1, 31), "CCB account fee (booked twice by mistake)",
+         [("5200", D("35.00")), ("1010.CCB", D("-35.00"))]),
     ]
     new = 0
     for entry_id, date, memo, lines in entries:
         posted = service.post_entry(conn, entry_id=entry_id, effective_date=date, memo=memo,
                                     lines=[(a, "CNY", m) for a, m in lines], source=("demo", "ledger"))
         new += not posted.replayed
+    reversal = service.reverse_entry(conn, entry_id="je_demo_mistake", reversal_id="je_demo_mistake_reversal",
+                                     memo="Reversal: the CCB fee had been booked twice", source=("demo", "ledger"))
+    new += not reversal.replayed
     return f"ledger: {new} demo entries booked" if new else ""
