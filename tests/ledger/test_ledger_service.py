@@ -316,4 +316,4 @@ def test_demo_ledger_seeds_once_and_balances(conn):
     assert seed_demo(conn).startswith("ledger: 5")
     assert seed_demo(conn) == ""  # a second run books nothing
     tb = service.trial_balance(conn)
-    assert tb["balanced"] and tb["totals"]["CNY"]["debit"] == D("1000180.00")
+    assert tb["balanced"] and tb["totals"]["CNY"]["debit"] == D("1000000.00")
