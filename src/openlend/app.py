@@ -68,7 +68,10 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
 
 
 def create_app() -> FastAPI:
+    from .customers.api import router as customers_router
     from .ledger.api import router as ledger_router
+    from .lines.api import router as lines_router
+    from .loans.api import router as loans_router
     from .products.api import router as products_router
     from .schedule.api import router as schedule_router
 
@@ -135,6 +138,9 @@ def create_app() -> FastAPI:
     v1.include_router(schedule_router)
     v1.include_router(products_router)
     v1.include_router(ledger_router)
+    v1.include_router(customers_router)
+    v1.include_router(lines_router)
+    v1.include_router(loans_router)
     app.include_router(v1)
 
     @app.get("/health", tags=["meta"])

@@ -9,10 +9,12 @@ from .db import Database
 
 def seed(database: Database) -> str:
     from .ledger.demo import seed_demo as seed_ledger
+    from .lines.demo import seed_demo as seed_lines
     from .products.demo import seed_demo as seed_products
 
     parts = []
     with database.transaction() as conn:
         parts.append(seed_products(conn))
         parts.append(seed_ledger(conn))
+        parts.append(seed_lines(conn))
     return "; ".join(p for p in parts if p)

@@ -1,0 +1,1 @@
+"""Customers: borrowers, with their ID number encrypted (see :mod:`.crypto`)."""

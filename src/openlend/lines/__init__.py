@@ -1,0 +1,1 @@
+"""Credit lines: limit, used, available, status, expiry, limit history; drawdowns make loans."""

@@ -1,0 +1,1 @@
+"""Loans: one per drawdown; the pure engine, the service that stores its state, the API."""
