@@ -73,6 +73,7 @@ def create_app() -> FastAPI:
     from .lines.api import router as lines_router
     from .loans.api import router as loans_router
     from .products.api import router as products_router
+    from .reports.api import router as reports_router
     from .schedule.api import router as schedule_router
 
     @asynccontextmanager
@@ -141,6 +142,7 @@ def create_app() -> FastAPI:
     v1.include_router(customers_router)
     v1.include_router(lines_router)
     v1.include_router(loans_router)
+    v1.include_router(reports_router)
     app.include_router(v1)
 
     @app.get("/health", tags=["meta"])

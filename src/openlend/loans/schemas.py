@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -91,3 +91,69 @@ class LoanList(_Out):
 
 
 DRAWDOWN_EXAMPLE: dict[str, Any] = {"amount": "5000.00", "term": 12}
+
+
+# --- servicing ----------------------------------------------------------------------------------------
+
+class RepaymentCreate(Model):
+    amount: Amount = Field(description="A decimal string in major units.", examples=["17.01"])
+    currency: str | None = Field(None, min_length=3, max_length=3, description="Must be the loan's (the default).")
+    value_date: dt.date | None = Field(None, description="Default: the business date; not before the "
+                                                         "disbursement, not in the future.")
+    channel: str | None = Field(None, max_length=50, examples=["bank_transfer"])
+
+
+class PrepaymentCreate(RepaymentCreate):
+    mode: Literal["reduce_installment", "reduce_term"] = Field(
+        "reduce_installment", description="Keep the term (smaller installment) or the installment (shorter term).")
+
+
+class PayoffCreate(Model):
+    date: dt.date | None = Field(None, description="The payoff date (default: the business date).")
+    amount: Amount | None = Field(None, description="The quoted total; when given it must still be the figure.")
+    channel: str | None = Field(None, max_length=50)
+
+
+class DueDayChange(Model):
+    new_day: StrictInt = Field(ge=1, le=28, description="The new repayment day of the month (1..28).")
+    value_date: dt.date | None = None
+
+
+class RescheduleCreate(Model):
+    new_term: StrictInt = Field(ge=1, le=1200, description="Installments remaining, counted from the next one.")
+    value_date: dt.date | None = None
+
+
+class WriteOffCreate(Model):
+    value_date: dt.date | None = None
+    reason: str | None = Field(None, max_length=500)
+
+
+class ReversalCreate(Model):
+    reason: str | None = Field(None, max_length=500)
+
+
+class TransactionOut(_Out):
+    object: str = "loan_transaction"
+    id: str
+    loan_id: str
+    type: str
+    value_date: str
+    amount: str
+    currency: str
+    status: str
+    reversed_by: str | None = None
+    details: dict[str, Any]
+    entry_ids: list[str]
+
+
+class ServicingResult(_Out):
+    transaction: TransactionOut
+    loan: LoanOut
+
+
+class TransactionList(_Out):
+    object: str = "list"
+    data: list[TransactionOut]
+    has_more: bool
+    next_cursor: str | None = None

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from .. import errors
 from ..errors import Problem, field_error
 from ..ids import has_prefix, new_id
+from ..ledger import service as ledger
 from ..lines import service as lines
 from ..money import MoneyError, currency_places, to_str, validate_currency
 from ..products import rules
@@ -480,3 +481,456 @@ def _disburse(conn: psycopg.Connection, loan: dict[str, Any], today: dt.date, di
 DISBURSEMENT_FAILED = errors.problem_type(
     "disbursement-failed", "Disbursement failed", 422,
     "The payment channel refused to pay the loan out; no loan was made and the limit was not used.")
+
+
+# --- servicing ----------------------------------------------------------------------------------------
+#
+# Every money-moving use case, in the caller's transaction (one per request):
+#   lock the loan row -> terms + active events -> add the new event -> fold (engine.run) as of the
+#   business date -> write installments, schedule versions (when the schedule changed) and the loan's
+#   summary -> the transaction row (allocation in ``details``) -> ONE journal entry with the
+#   differences of the cumulative figures against ``loan_posted_totals`` (:mod:`.posting`), id
+#   ``je_<txn id>`` -> the line: principal repaid (or written off) is released, principal that a
+#   reversal brings back is reserved again.
+# A refusal raises before the commit: nothing is written.
+
+from . import engine as eng  # noqa: E402
+from . import posting  # noqa: E402
+
+LOAN_CLOSED = errors.problem_type(
+    "loan-closed", "Loan closed", 409,
+    "The loan is paid off or written off: it takes no new events (a reversal of its closing event reopens it).")
+NOT_REVERSIBLE = errors.problem_type(
+    "transaction-not-reversible", "Transaction cannot be reversed", 409,
+    "Only an active repayment, prepayment, due-day change, reschedule, charge or write-off can be reversed, once.")
+
+_EVENT_TYPES = ("repayment", "prepayment", "due_day_change", "reschedule", "charge", "write_off")
+_POINTERS = {"on": "/query/date", "as_of": "/value_date", "new_day": "/new_day", "new_term": "/new_term"}
+
+
+def business_date(conn: psycopg.Connection) -> dt.date:
+    """The date new events are booked on: ``system_state.business_date`` when close of business keeps
+    one, else the server's calendar date (:func:`openlend.lines.service.today`)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'system_state' AND column_name = 'business_date') AS has").fetchone()
+    if row["has"]:
+        r = conn.execute("SELECT max(business_date) AS d FROM system_state").fetchone()
+        if r and r["d"]:
+            return r["d"]
+    return lines.today()
+
+
+def rule_problem(exc: eng.LoanRuleError, pointer: str | None = None) -> Problem:
+    """A :class:`~.engine.LoanRuleError` as a 422 problem ``/problems/<code>`` (409 for a closed loan)."""
+    if exc.code == "loan-closed":
+        pt, status = LOAN_CLOSED, None
+    else:
+        pt = errors.PROBLEM_TYPES.get(exc.code) or errors.problem_type(
+            exc.code, exc.code.replace("-", " ").capitalize(), 422,
+            "A loan servicing rule refused the request; `errors` points at the field (docs/design/servicing.md).")
+        status = 422
+    ptr = pointer or _POINTERS.get(exc.field) or "/" + exc.field.replace(".", "/")
+    extra = {"event_id": exc.event_id} if exc.event_id else {}
+    return Problem(pt, exc.message, errors=[{"pointer": ptr, "detail": exc.message}], status=status, extra=extra)
+
+
+def loan_terms(loan: dict[str, Any]) -> eng.LoanTerms:
+    r = servicing_rules(loan)
+    pre = r["prepayment_fee"]
+    return eng.LoanTerms(schedule=schedule_terms(loan), penalty_annual_rate=r["penalty_annual_rate"],
+                         allocation_order=tuple(r["allocation"]["order"]),
+                         allocation_strategy=r["allocation"]["strategy"],
+                         prepayment_fee=None if pre["calculation"] == "none" else pre, currency=loan["currency"])
+
+
+def _event(t: dict[str, Any]):
+    d, k = t["details"] or {}, t["type"]
+    if k == "repayment":
+        return eng.Repayment(t["id"], t["value_date"], t["amount"], seq=t["seq"])
+    if k == "prepayment":
+        return eng.Prepayment(t["id"], t["value_date"], t["amount"], mode=d["mode"], seq=t["seq"])
+    if k == "due_day_change":
+        return eng.ChangeDueDay(t["id"], t["value_date"], int(d["new_day"]), seq=t["seq"])
+    if k == "reschedule":
+        return eng.Reschedule(t["id"], t["value_date"], int(d["new_term"]), seq=t["seq"])
+    if k == "charge":
+        return eng.Charge(t["id"], t["value_date"], t["amount"], name=d.get("name", "charge"), seq=t["seq"])
+    if k == "write_off":
+        return eng.WriteOff(t["id"], t["value_date"], seq=t["seq"])
+    raise AssertionError(k)
+
+
+def _events(conn: psycopg.Connection, loan_id: str, *, leave_out: str | None = None) -> list:
+    rows = conn.execute(
+        "SELECT id, type, value_date, amount, seq, details FROM loan_transactions WHERE loan_id = %s "
+        "AND status = 'active' AND type = ANY(%s) ORDER BY seq", [loan_id, list(_EVENT_TYPES)]).fetchall()
+    return [_event(t) for t in rows if t["id"] != leave_out]
+
+
+def _run(terms: eng.LoanTerms, events: list, as_of: dt.date, pointer: str | None = None) -> eng.LoanState:
+    try:
+        return eng.run(terms, events, as_of)
+    except eng.LoanRuleError as exc:
+        raise rule_problem(exc, pointer) from None
+
+
+def _next_seq(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT nextval(pg_get_serial_sequence('loan_transactions', 'seq')) AS n").fetchone()["n"]
+
+
+def _open_loan(conn: psycopg.Connection, loan_id: str, currency: str | None = None) -> dict[str, Any]:
+    loan = load_for_update(conn, loan_id)
+    if currency is not None and currency != loan["currency"]:
+        raise field_error(errors.VALIDATION, "/currency", f"the loan is in {loan['currency']}, not {currency}")
+    if loan["status"] in ("paid_off", "written_off"):
+        raise Problem(LOAN_CLOSED, f"Loan {loan_id} was {loan['status'].replace('_', ' ')} on "
+                                   f"{loan['closed_on'].isoformat()}; it takes no new events.")
+    return loan
+
+
+def _money(d: Decimal) -> str:
+    return format(d, "f")
+
+
+def _allocation_json(a: eng.Allocation, places: int) -> dict[str, Any]:
+    _money = lambda v: to_str(v, places)  # noqa: E731
+    return {"amount": _money(a.amount), "principal": _money(a.principal), "interest": _money(a.interest),
+            "fees": _money(a.fees), "penalty": _money(a.penalty), "overpayment": _money(a.overpayment),
+            "reallocated": _money(a.reallocated), "prepayment_fee": _money(a.prepayment_fee),
+            "closed_loan": a.closed_loan,
+            "installments": [{"number": i.number, "principal": _money(i.principal), "interest": _money(i.interest),
+                              "fees": _money(i.fees), "penalty": _money(i.penalty)} for i in a.installments]}
+
+
+_UPSERT_INSTALLMENTS = """
+INSERT INTO loan_installments (loan_id, number, from_date, due_date, principal, interest, fees, penalty,
+                               paid_principal, paid_interest, paid_fees, paid_penalty, accrued_interest, status,
+                               paid_on, interest_from, interest_fixed)
+SELECT %(loan)s, r.* FROM unnest(%(n)s::int[], %(fr)s::date[], %(due)s::date[], %(p)s::numeric[], %(i)s::numeric[],
+                                 %(f)s::numeric[], %(pen)s::numeric[], %(pp)s::numeric[], %(pi)s::numeric[],
+                                 %(pf)s::numeric[], %(ppen)s::numeric[], %(acc)s::numeric[], %(st)s::text[],
+                                 %(paid_on)s::date[], %(ifrom)s::date[], %(ifix)s::numeric[]) r
+ON CONFLICT (loan_id, number) DO UPDATE SET
+    from_date = EXCLUDED.from_date, due_date = EXCLUDED.due_date, principal = EXCLUDED.principal,
+    interest = EXCLUDED.interest, fees = EXCLUDED.fees, penalty = EXCLUDED.penalty,
+    paid_principal = EXCLUDED.paid_principal, paid_interest = EXCLUDED.paid_interest,
+    paid_fees = EXCLUDED.paid_fees, paid_penalty = EXCLUDED.paid_penalty,
+    accrued_interest = EXCLUDED.accrued_interest, status = EXCLUDED.status, paid_on = EXCLUDED.paid_on,
+    interest_from = EXCLUDED.interest_from, interest_fixed = EXCLUDED.interest_fixed"""
+
+
+def _paid_on(state: eng.LoanState) -> dict[int, dt.date]:
+    """Per installment, the value date of the last payment that touched it."""
+    out: dict[int, dt.date] = {}
+    for a in state.allocations.values():
+        for i in a.installments:
+            if any((i.principal, i.interest, i.fees, i.penalty)):
+                out[i.number] = max(out.get(i.number, a.value_date), a.value_date)
+    return out
+
+
+def _store_state(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, txn_id: str) -> None:
+    rows = state.installments
+    paid_on = _paid_on(state)
+    conn.execute("DELETE FROM loan_installments WHERE loan_id = %s AND number > %s", [loan["id"], len(rows)])
+    conn.execute(_UPSERT_INSTALLMENTS, {
+        "loan": loan["id"], "n": [r.number for r in rows], "fr": [r.from_date for r in rows],
+        "due": [r.due_date for r in rows], "p": [r.principal for r in rows], "i": [r.interest for r in rows],
+        "f": [r.fees for r in rows], "pen": [r.penalty for r in rows], "pp": [r.paid_principal for r in rows],
+        "pi": [r.paid_interest for r in rows], "pf": [r.paid_fees for r in rows],
+        "ppen": [r.paid_penalty for r in rows], "acc": [r.accrued_interest for r in rows],
+        "st": ["pending" if r.status == "future" else r.status for r in rows],
+        "paid_on": [paid_on.get(r.number) if r.status == "paid" else None for r in rows],
+        "ifrom": [r.interest_from for r in rows], "ifix": [r.interest_fixed for r in rows]})
+
+    # a new schedule version when the engine's current schedule differs from the stored current one
+    version = loan["schedule_version"]
+    current = state.schedule_versions[-1]
+    stored = conn.execute(
+        "SELECT number, from_date, due_date, principal, interest, fees FROM loan_scheduled_installments "
+        "WHERE loan_id = %s AND version = %s ORDER BY number", [loan["id"], version]).fetchall()
+    want = [(r.number, r.from_date, r.due_date, r.principal, r.interest, r.fees) for r in current.installments]
+    if [tuple(s.values()) for s in stored] != want:
+        version += 1
+        # the reason of the version the new event made (a same-day event of a lower rank is folded
+        # before earlier-entered ones, so it need not be the last); else the schedule moved by replay
+        reason = next((v.reason for v in state.schedule_versions if v.event_id == txn_id), "replay")
+        conn.execute("INSERT INTO loan_schedule_versions (loan_id, version, reason, effective_date, transaction_id) "
+                     "VALUES (%s, %s, %s, %s, %s)", [loan["id"], version, reason, current.effective_date, txn_id])
+        ins = current.installments
+        conn.execute(
+            "INSERT INTO loan_scheduled_installments (loan_id, version, number, from_date, due_date, principal, "
+            "interest, fees, outstanding) SELECT %s, %s, r.* FROM unnest(%s::int[], %s::date[], %s::date[], "
+            "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[]) r",
+            [loan["id"], version, [r.number for r in ins], [r.from_date for r in ins], [r.due_date for r in ins],
+             [r.principal for r in ins], [r.interest for r in ins], [r.fees for r in ins],
+             [r.outstanding for r in ins]])
+    conn.execute(
+        "UPDATE loans SET status = %s, days_past_due = %s, bucket = %s, principal_outstanding = %s, "
+        "next_due_date = %s, closed_on = %s, schedule_version = %s, maturity_date = %s, updated_at = now() "
+        "WHERE id = %s",
+        [state.status, state.days_past_due, state.bucket, state.outstanding.principal, state.next_due_date,
+         state.closed_on, version, rows[-1].due_date, loan["id"]])
+
+
+_TOTALS_COLS = ("disbursed",) + posting.FIGURES
+
+
+def _post(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, txn_id: str, today: dt.date,
+          memo: str, value_date: dt.date) -> tuple[list[str], dict[str, Decimal]]:
+    """Post the differences (one entry ``je_<txn id>``) and record the new totals; the entry ids and
+    the differences."""
+    posted = conn.execute(f"SELECT {', '.join(_TOTALS_COLS)} FROM loan_posted_totals WHERE loan_id = %s FOR UPDATE",
+                          [loan["id"]]).fetchone()
+    new = state.totals._asdict()
+    diff = posting.differences(new, posted)
+    jl = posting.journal_lines(diff, loan["currency"])
+    entry_ids: list[str] = []
+    if jl:
+        entry_id = "je_" + txn_id
+        ledger.post_entry(conn, entry_id=entry_id, effective_date=today, lines=jl, memo=memo,
+                          source=("loan_transaction", txn_id),
+                          metadata={"loan_id": loan["id"], "value_date": value_date.isoformat()})
+        entry_ids.append(entry_id)
+        sets = ", ".join(f"{k} = %({k})s" for k in posting.FIGURES)
+        conn.execute(f"UPDATE loan_posted_totals SET {sets}, written_off = %(wo)s, as_of = %(as_of)s, "
+                     f"updated_at = now() WHERE loan_id = %(loan)s",
+                     {**{k: new[k] for k in posting.FIGURES}, "as_of": today, "loan": loan["id"],
+                      "wo": sum((new[k] for k in posting.WRITE_OFFS), Decimal(0))})
+    return entry_ids, diff
+
+
+def _move_line(conn: psycopg.Connection, loan: dict[str, Any], diff: dict[str, Decimal], today: dt.date,
+               details: dict[str, Any]) -> None:
+    """Release principal repaid or written off; reserve again what a reversal brings back.  When the line
+    cannot take it back (frozen, expired, or its limit since lowered), the reversal still stands — the
+    payment did not happen — and the line is used up to its limit: the shortfall is recorded on the
+    reversal (``details.line_shortfall``) for an operator."""
+    freed = diff["principal_repaid"] + diff["written_off_principal"]
+    if freed > 0:
+        lines.release(conn, loan["line_id"], freed)
+    elif freed < 0:
+        try:
+            lines.reserve(conn, loan["line_id"], -freed, on=today)
+        except Problem:
+            want = -freed
+            row = conn.execute(
+                "WITH o AS (SELECT used_amount FROM credit_lines WHERE id = %(id)s FOR UPDATE) "
+                "UPDATE credit_lines c SET used_amount = least(c.limit_amount, c.used_amount + %(amt)s), "
+                "updated_at = now() FROM o WHERE c.id = %(id)s AND c.status <> 'closed' "
+                "RETURNING c.used_amount - o.used_amount AS taken", {"id": loan["line_id"], "amt": want}).fetchone()
+            taken = row["taken"] if row is not None else Decimal(0)
+            details["line_shortfall"] = _money(want - taken)
+
+
+def _insert_txn(conn: psycopg.Connection, loan: dict[str, Any], txn_id: str, seq: int, type_: str,
+                value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any]) -> None:
+    conn.execute("INSERT INTO loan_transactions (id, loan_id, type, value_date, amount, channel, seq, details, "
+                 "livemode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                 [txn_id, loan["id"], type_, value_date, amount, channel, seq, Jsonb(details), loan["livemode"]])
+
+
+def _finish(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, *, txn_id: str, seq: int,
+            type_: str, value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any],
+            today: dt.date, memo: str, reverses: str | None = None) -> dict[str, Any]:
+    alloc = state.allocations.get(txn_id)
+    if alloc is not None:
+        details["allocation"] = _allocation_json(alloc, currency_places(loan["currency"]))
+    _insert_txn(conn, loan, txn_id, seq, type_, value_date, amount, channel, details)
+    if reverses is not None:
+        conn.execute("UPDATE loan_transactions SET status = 'reversed', reversed_by = %s WHERE id = %s",
+                     [txn_id, reverses])
+    _store_state(conn, loan, state, txn_id)
+    entry_ids, diff = _post(conn, loan, state, txn_id, today, memo, value_date)
+    _move_line(conn, loan, diff, today, details)
+    details["posted"] = {k: to_str(v, currency_places(loan["currency"])) for k, v in diff.items() if v}
+    details["status_after"] = state.status
+    conn.execute("UPDATE loan_transactions SET entry_ids = %s, details = %s WHERE id = %s",
+                 [entry_ids, Jsonb(details), txn_id])
+    return {"transaction": get_transaction(conn, loan["id"], txn_id), "loan": get_loan(conn, loan["id"])}
+
+
+def _render_txn(t: dict[str, Any], currency: str) -> dict[str, Any]:
+    return {"object": "loan_transaction", "id": t["id"], "loan_id": t["loan_id"], "type": t["type"],
+            "value_date": t["value_date"].isoformat(), "amount": to_str(t["amount"], currency_places(currency)),
+            "currency": currency, "channel": t["channel"], "status": t["status"], "reversed_by": t["reversed_by"],
+            "details": t["details"], "entry_ids": list(t["entry_ids"] or []), "created_at": iso_ts(t["created_at"])}
+
+
+_TXN_COLS = "t.id, t.loan_id, t.type, t.value_date, t.amount, t.channel, t.status, t.reversed_by, t.seq, " \
+            "t.details, t.entry_ids, t.created_at, l.currency"
+
+
+def get_transaction(conn: psycopg.Connection, loan_id: str, txn_id: str) -> dict[str, Any]:
+    row = conn.execute(f"SELECT {_TXN_COLS} FROM loan_transactions t JOIN loans l ON l.id = t.loan_id "
+                       "WHERE t.id = %s AND t.loan_id = %s", [txn_id, loan_id]).fetchone()
+    if row is None:
+        raise errors.not_found("loan transaction", txn_id)
+    return _render_txn(row, row["currency"])
+
+
+def list_transactions(conn: psycopg.Connection, loan_id: str) -> dict[str, Any]:
+    """The loan's transactions in the order they were entered (reversed ones included, marked)."""
+    load(conn, loan_id)
+    rows = conn.execute(f"SELECT {_TXN_COLS} FROM loan_transactions t JOIN loans l ON l.id = t.loan_id "
+                        "WHERE t.loan_id = %s ORDER BY t.seq", [loan_id]).fetchall()
+    return {"object": "list", "data": [_render_txn(r, r["currency"]) for r in rows], "has_more": False,
+            "next_cursor": None}
+
+
+def _event_use_case(conn: psycopg.Connection, loan_id: str, make, *, type_: str, value_date: dt.date | None,
+                    amount: Decimal, channel: str | None, details: dict[str, Any], memo: str,
+                    currency: str | None = None) -> dict[str, Any]:
+    loan = _open_loan(conn, loan_id, currency)
+    today = business_date(conn)
+    vd = value_date or today
+    terms = loan_terms(loan)
+    events = _events(conn, loan_id)
+    txn_id, seq = new_id("txn"), _next_seq(conn)
+    state = _run(terms, events + [make(txn_id, vd, seq)], today)
+    return _finish(conn, loan, state, txn_id=txn_id, seq=seq, type_=type_, value_date=vd, amount=amount,
+                   channel=channel, details=details, today=today, memo=f"Loan {loan['receipt_no']} {memo}")
+
+
+def repay(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, value_date: dt.date | None = None,
+          channel: str | None = None, currency: str | None = None) -> dict[str, Any]:
+    """A repayment (allocated by the product's order and strategy; at least the payoff figure pays the loan off)."""
+    loan = load(conn, loan_id)
+    lines.check_amount(amount, loan["currency"], "/amount")
+    return _event_use_case(conn, loan_id, lambda i, d, s: eng.Repayment(i, d, amount, seq=s, channel=channel),
+                           type_="repayment", value_date=value_date, amount=amount, channel=channel,
+                           details={}, memo="repayment", currency=currency)
+
+
+def prepay(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, mode: str = "reduce_installment",
+           value_date: dt.date | None = None, channel: str | None = None,
+           currency: str | None = None) -> dict[str, Any]:
+    loan = load(conn, loan_id)
+    lines.check_amount(amount, loan["currency"], "/amount")
+    return _event_use_case(conn, loan_id,
+                           lambda i, d, s: eng.Prepayment(i, d, amount, mode=mode, seq=s, channel=channel),
+                           type_="prepayment", value_date=value_date, amount=amount, channel=channel,
+                           details={"mode": mode}, memo=f"prepayment ({mode})", currency=currency)
+
+
+def change_due_day(conn: psycopg.Connection, loan_id: str, *, new_day: int,
+                   value_date: dt.date | None = None) -> dict[str, Any]:
+    return _event_use_case(conn, loan_id, lambda i, d, s: eng.ChangeDueDay(i, d, new_day, seq=s),
+                           type_="due_day_change", value_date=value_date, amount=Decimal(0), channel=None,
+                           details={"new_day": new_day}, memo=f"repayment day changed to {new_day}")
+
+
+def reschedule(conn: psycopg.Connection, loan_id: str, *, new_term: int,
+               value_date: dt.date | None = None) -> dict[str, Any]:
+    return _event_use_case(conn, loan_id, lambda i, d, s: eng.Reschedule(i, d, new_term, seq=s),
+                           type_="reschedule", value_date=value_date, amount=Decimal(0), channel=None,
+                           details={"new_term": new_term}, memo=f"rescheduled over {new_term} installments")
+
+
+def write_off(conn: psycopg.Connection, loan_id: str, *, value_date: dt.date | None = None,
+              reason: str | None = None) -> dict[str, Any]:
+    return _event_use_case(conn, loan_id, lambda i, d, s: eng.WriteOff(i, d, seq=s),
+                           type_="write_off", value_date=value_date, amount=Decimal(0), channel=None,
+                           details={"reason": reason} if reason else {}, memo="written off")
+
+
+def _quote_date(loan: dict[str, Any], on: dt.date | None, today: dt.date) -> dt.date:
+    on = on or today
+    if on < loan["disbursement_date"]:
+        raise field_error(errors.VALIDATION, "/query/date", "must not be before the disbursement date "
+                          + loan["disbursement_date"].isoformat())
+    return on
+
+
+def _render_quote(loan: dict[str, Any], q: eng.Quote) -> dict[str, Any]:
+    m = lambda v: to_str(v, currency_places(loan["currency"]))  # noqa: E731
+    return {"object": "payoff_quote", "loan_id": loan["id"], "currency": loan["currency"], "date": q.on.isoformat(),
+            "principal": m(q.principal), "interest": m(q.interest), "fees": m(q.fees), "penalty": m(q.penalty),
+            "prepayment_fee": m(q.prepayment_fee), "total": m(q.total), "valid_until": q.valid_until.isoformat(),
+            "overpayment_held": m(q.overpayment_held)}
+
+
+def payoff_quote(conn: psycopg.Connection, loan_id: str, on: dt.date | None = None) -> dict[str, Any]:
+    """What pays the loan off on ``on`` (default: the business date), valid until that date."""
+    loan = load(conn, loan_id)
+    if loan["status"] in ("paid_off", "written_off"):
+        raise Problem(LOAN_CLOSED, f"Loan {loan_id} is {loan['status'].replace('_', ' ')}.")
+    on = _quote_date(loan, on, business_date(conn))
+    try:
+        q = eng.payoff_quote(loan_terms(loan), _events(conn, loan_id), on)
+    except eng.LoanRuleError as exc:
+        raise rule_problem(exc) from None
+    return _render_quote(loan, q)
+
+
+def payoff(conn: psycopg.Connection, loan_id: str, *, on: dt.date | None = None, channel: str | None = None,
+           expected_total: Decimal | None = None) -> dict[str, Any]:
+    """Pay the payoff figure for ``on`` (default: the business date): closes the loan and frees the line.
+    ``expected_total``: refuse (422 ``payoff-quote-changed``) when the figure is not this one."""
+    loan = _open_loan(conn, loan_id)
+    today = business_date(conn)
+    on = _quote_date(loan, on, today)
+    try:
+        q = eng.payoff_quote(loan_terms(loan), _events(conn, loan_id), on)
+    except eng.LoanRuleError as exc:
+        raise rule_problem(exc, "/date") from None
+    if expected_total is not None and expected_total != q.total:
+        raise Problem(PAYOFF_QUOTE_CHANGED, f"The payoff figure on {on.isoformat()} is {q.total}, not {expected_total}.",
+                      errors=[{"pointer": "/amount", "detail": f"the payoff figure is {q.total}"}],
+                      extra={"quote": _render_quote(loan, q)})
+    if q.total <= 0:
+        raise Problem(errors.CONFLICT, f"Loan {loan_id} owes nothing on {on.isoformat()}.")
+    amount = q.total
+    return _event_use_case(conn, loan_id, lambda i, d, s: eng.Repayment(i, d, amount, seq=s, channel=channel),
+                           type_="repayment", value_date=on, amount=amount, channel=channel,
+                           details={"payoff": True, "quote": _render_quote(loan, q)}, memo="paid off")
+
+
+PAYOFF_QUOTE_CHANGED = errors.problem_type(
+    "payoff-quote-changed", "Payoff figure changed", 422,
+    "The payoff figure for the date is not the amount given; get a new quote.")
+
+
+def due_day_change_quote(conn: psycopg.Connection, loan_id: str, new_day: int,
+                         on: dt.date | None = None) -> dict[str, Any]:
+    loan = load(conn, loan_id)
+    if loan["status"] in ("paid_off", "written_off"):
+        raise Problem(LOAN_CLOSED, f"Loan {loan_id} is {loan['status'].replace('_', ' ')}.")
+    on = _quote_date(loan, on, business_date(conn))
+    try:
+        q = eng.due_day_change_quote(loan_terms(loan), _events(conn, loan_id), on, new_day)
+    except eng.LoanRuleError as exc:
+        raise rule_problem(exc, "/query/new_day" if exc.field == "new_day" else None) from None
+    places = _places(loan)
+    rows = [{"number": r.number, "from_date": r.from_date, "due_date": r.due_date, "principal": r.principal,
+             "interest": r.interest, "fees": r.fees, "outstanding": r.outstanding} for r in q.installments]
+    m = lambda v: to_str(v, places)  # noqa: E731
+    return {"object": "due_day_change_quote", "loan_id": loan_id, "currency": loan["currency"],
+            "date": q.on.isoformat(), "new_day": q.new_day, "old_due_date": _iso(q.old_due_date),
+            "new_due_date": q.new_due_date.isoformat(), "broken_period_from": q.broken_period_from.isoformat(),
+            "broken_period_days": q.broken_period_days, "broken_period_interest": m(q.broken_period_interest),
+            "installment_amount": m(q.installment_amount), "valid_until": q.valid_until.isoformat(),
+            "installments": [render_installment(r, places, r["outstanding"]) for r in rows]}
+
+
+def reverse(conn: psycopg.Connection, loan_id: str, txn_id: str, *, reason: str | None = None) -> dict[str, Any]:
+    """Reverse an event: it is marked reversed and left out of the fold, which re-runs from the start; the
+    differences are posted as a new entry (nothing earlier is changed).  A reversed payoff or write-off
+    reopens the loan and takes its principal on the line again."""
+    loan = load_for_update(conn, loan_id)
+    t = conn.execute("SELECT id, type, status, value_date, amount FROM loan_transactions WHERE id = %s "
+                     "AND loan_id = %s FOR UPDATE", [txn_id, loan_id]).fetchone()
+    if t is None:
+        raise errors.not_found("loan transaction", txn_id)
+    if t["type"] not in _EVENT_TYPES or t["status"] != "active":
+        raise Problem(NOT_REVERSIBLE, f"Transaction {txn_id} ({t['type']}, {t['status']}) cannot be reversed.")
+    today = business_date(conn)
+    state = _run(loan_terms(loan), _events(conn, loan_id, leave_out=txn_id), today)
+    rev_id, seq = new_id("txn"), _next_seq(conn)
+    details: dict[str, Any] = {"reverses": txn_id}
+    if reason:
+        details["reason"] = reason
+    return _finish(conn, loan, state, txn_id=rev_id, seq=seq, type_="reversal", value_date=t["value_date"],
+                   amount=t["amount"], channel=None, details=details, today=today,
+                   memo=f"Loan {loan['receipt_no']} {t['type'].replace('_', ' ')} {txn_id} reversed", reverses=txn_id)

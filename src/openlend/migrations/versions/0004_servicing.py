@@ -140,7 +140,7 @@ def upgrade() -> None:
         loan_id         text        NOT NULL REFERENCES loans (id),
         version         integer     NOT NULL CHECK (version >= 1),
         reason          text        NOT NULL CHECK (reason IN ('disbursement', 'prepayment', 'due_day_change',
-                                                               'reschedule', 'replay')),
+                                                               'reschedule', 'replay', 'payoff')),
         effective_date  date        NOT NULL,
         transaction_id  text,
         created_at      timestamptz NOT NULL DEFAULT now(),
@@ -177,8 +177,13 @@ def upgrade() -> None:
         paid_fees         numeric(20,4) NOT NULL DEFAULT 0 CHECK (paid_fees >= 0),
         paid_penalty      numeric(20,4) NOT NULL DEFAULT 0 CHECK (paid_penalty >= 0),
         accrued_interest  numeric(20,4) NOT NULL DEFAULT 0 CHECK (accrued_interest >= 0),
-        status            text          NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'due', 'overdue', 'paid')),
+        status            text          NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'due', 'overdue', 'paid', 'written_off')),
         paid_on           date,
+        -- the accrual rule (docs/design/servicing.md): interest accrues over [interest_from, due_date);
+        -- a prepayment inside the period fixes interest_fixed up to interest_from (NULL: from_date)
+        interest_from     date,
+        interest_fixed    numeric(20,4) NOT NULL DEFAULT 0 CHECK (interest_fixed >= 0),
         PRIMARY KEY (loan_id, number)
     );
     -- Close of business: what falls due or is overdue on a date.
@@ -220,7 +225,11 @@ def upgrade() -> None:
         penalty_charged    numeric(20,4) NOT NULL DEFAULT 0,
         penalty_repaid     numeric(20,4) NOT NULL DEFAULT 0,
         overpayment        numeric(20,4) NOT NULL DEFAULT 0,
-        written_off        numeric(20,4) NOT NULL DEFAULT 0,
+        written_off        numeric(20,4) NOT NULL DEFAULT 0,   -- the sum of the four below
+        written_off_principal numeric(20,4) NOT NULL DEFAULT 0,
+        written_off_interest  numeric(20,4) NOT NULL DEFAULT 0,
+        written_off_fees      numeric(20,4) NOT NULL DEFAULT 0,
+        written_off_penalty   numeric(20,4) NOT NULL DEFAULT 0,
         as_of              date          NOT NULL,
         updated_at         timestamptz   NOT NULL DEFAULT now()
     );

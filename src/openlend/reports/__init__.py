@@ -1,0 +1,1 @@
+"""Reports over the loan book: subledger-to-GL reconciliation and portfolio at risk."""
