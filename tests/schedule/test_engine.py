@@ -7,6 +7,7 @@ import decimal
 import pathlib
 from datetime import date, datetime
 from decimal import Decimal as D
+from fractions import Fraction
 
 import pytest
 
@@ -294,6 +295,125 @@ def test_engine_rounding_agrees_with_money_round_money():
             for v in values:
                 assert v.quantize(_QUANTS[places], _DEC_MODE[mode.value]) == round_money(v, places, mode)
 
+
+
+# --- exact interest: ties and whole cents ----------------------------------------------------------
+# A period's interest is the EXACT balance x annual x (period fraction) / 100, rounded once.  The
+# monthly rate annual/1200 does not terminate unless 3 divides the annual rate's digits (5 %/12 =
+# 0.0041666...), so a rate carried as a 34-digit Decimal put the product a hair off an exact tie
+# (0.085 came out 0.09 half-even) or off an exact cent (0.08 came out 0.09 rounding up).
+
+def first_interest(principal, rate, mode="half_even", **kw) -> D:
+    kw.setdefault("disbursement_date", date(2024, 1, 15))
+    s = generate(terms(principal=D(principal), annual_rate=D(rate), method="interest_only", term=1,
+                       rounding_mode=mode, **kw))
+    return s.installments[0].interest
+
+
+def exact_round(x: Fraction, places: int, mode: str) -> D:
+    """A non-negative fraction rounded to ``places`` with ``mode``, in integers (the test's own)."""
+    n = x * 10 ** places
+    m, rest = divmod(n.numerator, n.denominator)
+    half = Fraction(rest, n.denominator) - Fraction(1, 2)
+    up = {"up": rest > 0, "ceiling": rest > 0, "down": False, "floor": False,
+          "half_up": half >= 0, "half_down": half > 0, "half_even": half > 0 or (half == 0 and m % 2 == 1)}[mode]
+    return D(m + up).scaleb(-places)
+
+
+@pytest.mark.parametrize("principal, rate, exact, half_even, half_up, half_down", [
+    ("20.40", "5", "0.085", "0.08", "0.09", "0.08"),
+    ("15.60", "5", "0.065", "0.06", "0.07", "0.06"),
+    ("18.00", "5", "0.075", "0.08", "0.08", "0.07"),
+    ("1518.00", "7", "8.855", "8.86", "8.86", "8.85"),
+    ("162.00", "7", "0.945", "0.94", "0.95", "0.94"),
+    ("6.00", "7", "0.035", "0.04", "0.04", "0.03"),
+    ("6.00", "11", "0.055", "0.06", "0.06", "0.05"),
+])
+def test_exact_half_cent_ties_round_by_the_mode(principal, rate, exact, half_even, half_up, half_down):
+    assert D(principal) * D(rate) / 1200 == D(exact)      # an exact tie (rate_e4 % 3 != 0)
+    assert first_interest(principal, rate) == D(half_even)
+    assert first_interest(principal, rate, "half_up") == D(half_up)
+    assert first_interest(principal, rate, "half_down") == D(half_down)
+
+
+@pytest.mark.parametrize("principal, rate, exact", [("1524.00", "7", "8.89"), ("19.20", "5", "0.08"),
+                                                    ("24.00", "5", "0.10"), ("12.00", "7", "0.07")])
+def test_exact_whole_cents_stay_put_in_every_mode(principal, rate, exact):
+    for mode in RoundingMode:
+        assert first_interest(principal, rate, mode.value) == D(exact), mode
+
+
+def tie_balances(rate: Fraction, count: int) -> list[int]:
+    """Balances in cents whose interest ``balance * rate`` (in cents) is exactly m + 1/2."""
+    u, v = rate.numerator, rate.denominator
+    if v % 2 or not u % 2:
+        return []              # no ties at this rate
+    return [v // 2 * t for t in range(1, 4 * count, 2)][:count]
+
+
+@pytest.mark.parametrize("rate", ["5", "7", "7.25", "10.1", "13", "19.99", "35.5", "8.3333"])
+def test_constructed_ties_at_many_rates_go_half_even(rate):
+    balances = tie_balances(Fraction(rate) / 1200, 40)
+    assert balances
+    for b in balances:
+        exact = b * Fraction(rate) / 1200                  # cents, m + 1/2
+        assert exact.denominator == 2
+        for mode in ("half_even", "half_up", "half_down"):
+            got = first_interest(D(b).scaleb(-2), rate, mode)
+            assert got == exact_round(exact / 100, 2, mode), (b, mode)
+
+
+@pytest.mark.parametrize("day_count, disb, due, year_fraction", [
+    ("ACT/365", date(2024, 4, 1), date(2024, 5, 1), Fraction(30, 365)),
+    ("ACT/360", date(2024, 4, 1), date(2024, 5, 1), Fraction(30, 360)),
+    ("ACT/ACT", date(2023, 12, 15), date(2024, 1, 15), Fraction(17, 365) + Fraction(14, 366)),
+    ("30/360", date(2024, 1, 15), date(2024, 3, 5), Fraction(30 + 21, 360)),   # a month and 21 odd days
+])
+def test_constructed_ties_on_the_daily_basis_go_half_even(day_count, disb, due, year_fraction):
+    found = 0
+    for rate in ("5", "7", "12.5", "9.99"):
+        for b in tie_balances(Fraction(rate) / 100 * year_fraction, 10):
+            exact = b * Fraction(rate) / 100 * year_fraction / 100
+            for mode in ("half_even", "half_up"):
+                got = first_interest(D(b).scaleb(-2), rate, mode, interest_basis="daily", day_count=day_count,
+                                     disbursement_date=disb, first_due_date=due)
+                assert got == exact_round(exact, 2, mode), (rate, b, mode)
+            found += 1
+    assert found >= 10
+
+
+def test_ties_in_every_method_that_charges_a_period_rate():
+    # 20.40 at 5 % is 0.085 a month; 61.20 is 0.255 (both half-even down)
+    for method in ("equal_principal", "interest_only", "equal_installment"):
+        s = generate(terms(principal=D("20.40"), annual_rate=D("5"), method=method, term=3))
+        assert s.installments[0].interest == D("0.08"), method
+    s = generate(terms(principal=D("20.40"), annual_rate=D("5"), method="interest_only", term=3,
+                       grace_interest_periods=2))
+    assert col(s, "interest") == [0, 0, D("0.24")]
+    # flat and bullet round the whole interest once, half-even: 20.40 * 5 % * 3/12 = 0.255 -> 0.26
+    # and 61.20 * 5 % * 3/12 = 0.765 -> 0.76
+    for principal, total in (("20.40", "0.26"), ("61.20", "0.76")):
+        for method in ("bullet", "flat"):
+            s = generate(terms(principal=D(principal), annual_rate=D("5"), method=method, term=3))
+            assert s.total_interest == D(total), (principal, method)
+
+
+def test_amounts_beyond_34_digits_of_product_are_still_exact():
+    # a principal and a rate with so many digits that balance x rate does not fit in 34 digits:
+    # the engine then works the interest out in integers
+    from openlend.schedule import engine
+    principal = D("123456789012345678.90")
+    rate = D("7.123456789012345678901")
+    for method in ("interest_only", "equal_principal", "equal_installment"):
+        for mode in RoundingMode:
+            t = terms(principal=principal, annual_rate=rate, method=method, term=4, rounding_mode=mode.value)
+            plan = engine._plan(t.disbursement_date, None, "month", 1, 4, rate, "period", "30/360", 0)
+            assert principal.scaleb(2) > plan.room          # the integer path is the one taken
+            s = generate(t)
+            balance = principal
+            for r in s.installments:
+                assert r.interest == exact_round(Fraction(balance) * Fraction(rate) / 1200, 2, mode.value)
+                balance = r.outstanding
 
 # --- grace ---------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal as D
+from fractions import Fraction
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -200,6 +201,107 @@ def test_engine_rounding_is_money_round_money(x, mode, places):
     from openlend.schedule.engine import _DEC_MODE, _QUANTS
     assert x.quantize(_QUANTS[places], _DEC_MODE[mode.value]) == round_money(x, places, mode)
 
+
+
+# --- exact interest ---------------------------------------------------------------------------------
+
+def _exact_round(x: Fraction, places: int, mode: str) -> D:
+    n = x * 10 ** places
+    m, rest = divmod(n.numerator, n.denominator)
+    half = Fraction(rest, n.denominator) - Fraction(1, 2)
+    up = {"up": rest > 0, "ceiling": rest > 0, "down": False, "floor": False,
+          "half_up": half >= 0, "half_down": half > 0, "half_even": half > 0 or (half == 0 and m % 2 == 1)}[mode]
+    return D(m + up).scaleb(-places)
+
+
+def _regular_rate(t: ScheduleTerms, frm: date, due: date) -> Fraction:
+    """A regular period's exact rate, worked out here from the definitions (module docstrings)."""
+    annual = Fraction(t.annual_rate) / 100
+    unit, every = t.frequency.unit, t.frequency.every
+    if t.interest_basis == "period":
+        per_year = {"month": 12, "week": 52}.get(unit) or YEAR_DAYS[t.day_count]
+        return annual * every / per_year
+    if t.day_count == "ACT/ACT":
+        years = Fraction(0)
+        while frm < due:
+            stop = min(due, date(frm.year + 1, 1, 1))
+            leap = frm.year % 4 == 0 and (frm.year % 100 != 0 or frm.year % 400 == 0)
+            years += Fraction((stop - frm).days, 366 if leap else 365)
+            frm = stop
+        return annual * years
+    if t.day_count == "30/360" and unit == "month":
+        return annual * Fraction(30 * every, 360)
+    return annual * Fraction((due - frm).days, YEAR_DAYS[t.day_count])
+
+
+def _check_rows_exact(t: ScheduleTerms) -> None:
+    s = generate(t)
+    balance = t.principal
+    for i, r in enumerate(s.installments):
+        rate = Fraction(0) if i < t.interest_free_periods else _regular_rate(t, r.from_date, r.due_date)
+        assert r.interest == _exact_round(Fraction(balance) * rate, t.rounding_places, t.rounding_mode), (i, r)
+        if t.method != "interest_only":
+            balance = r.outstanding
+
+
+@FAST
+@given(st.sampled_from(["equal_installment", "equal_principal", "interest_only"]).flatmap(
+    lambda method: schedule_terms(method=method, regular=True, grace=False)))
+def test_every_rows_interest_is_the_exact_interest_rounded(t):
+    _check_rows_exact(t)
+
+
+big_cents = st.integers(min_value=1, max_value=10 ** 20)
+long_rates = st.integers(min_value=0, max_value=36 * 10 ** 10).map(lambda k: D(k).scaleb(-10))
+
+
+@FAST
+@given(big_cents, long_rates, st.sampled_from(["equal_installment", "equal_principal", "interest_only"]),
+       st.integers(1, 12), st.sampled_from(["period", "daily"]), st.sampled_from(DAY_COUNTS), st.sampled_from(MODES),
+       disbursements, st.booleans())
+def test_interest_is_exact_for_huge_amounts_and_long_rates(cents, rate, method, term, basis, day_count, mode, disb,
+                                                           at_tie):
+    # up to 10**18 in currency units and ten decimals of rate: balance x rate goes beyond the 34
+    # digits of the money context for about half the cases (the engine then works in integers)
+    kw = dict(annual_rate=rate, method=method, term=term, disbursement_date=disb, interest_basis=basis,
+              day_count=day_count, rounding_mode=mode)
+    if at_tie:   # a principal whose first interest is an exact half cent, where the rate allows one
+        first = generate(ScheduleTerms(principal=D(1), **kw)).installments[0]
+        rate_cents = _regular_rate(ScheduleTerms(principal=D(1), **kw), first.from_date, first.due_date)
+        u, v = rate_cents.numerator, rate_cents.denominator
+        if v % 2 == 0 and u % 2 == 1:
+            cents = v // 2 * (2 * (cents % max(1, 10 ** 20 // v)) + 1)
+            assert (cents * rate_cents).denominator == 2
+    _check_rows_exact(ScheduleTerms(principal=D(cents).scaleb(-2), **kw))
+
+
+@FAST
+@given(schedule_terms())
+def test_flat_and_bullet_interest_is_the_exact_total_rounded_once(t):
+    from openlend.schedule.engine import _plan
+    if t.method not in ("flat", "bullet"):
+        t = ScheduleTerms(**{**_fields(t), "method": "bullet"})
+    f = t.frequency
+    plan = _plan(t.disbursement_date, t.first_due_date, f.unit, f.every, t.term, t.annual_rate, t.interest_basis,
+                 t.day_count, t.interest_free_periods)
+    expected = _exact_round(Fraction(t.principal) * sum((Fraction(*r) for r in plan.exact), Fraction(0)),
+                            t.rounding_places, t.rounding_mode)
+    assert generate(t).total_interest == expected
+
+
+@FAST
+@given(schedule_terms())
+def test_exact_rates_agree_with_the_date_arithmetic(t):
+    """The plan's exact rates (odd first periods and every day count included) are the rates that
+    dates.py works out in 34 digits, to the last digit."""
+    from openlend.schedule.engine import _plan
+    f = t.frequency
+    plan = _plan(t.disbursement_date, t.first_due_date, f.unit, f.every, t.term, t.annual_rate, t.interest_basis,
+                 t.day_count, t.interest_free_periods)
+    for r34, (num, den), wide in zip(plan.rates, plan.exact, plan.wide):
+        exact = Fraction(num, den)
+        assert abs(Fraction(r34) - exact) <= exact / 10 ** 31
+        assert abs(Fraction(wide) - exact) <= exact / 10 ** 37
 
 def _fields(t: ScheduleTerms) -> dict:
     return {name: getattr(t, name) for name in ScheduleTerms.__dataclass_fields__}

@@ -140,16 +140,19 @@ def tie_loans(count: int, seed: int, max_balance: int = 10**10):
     return b, k
 
 
-def test_half_cent_ties_follow_the_engine_not_plain_half_even():
-    # The engine's rate annual/1200 is rounded to 34 digits when 3 does not divide rate_e4;
-    # that decides some exact ties away from half-even.  One-period loans show the raw interest.
+def test_half_cent_ties_go_half_even_like_the_engine():
+    # Exact half-cent ties at every kind of rate, including those whose monthly rate
+    # annual/1200 does not terminate (rate_e4 % 3 != 0): the engine and the vector path both
+    # round the exact value half-even.  One-period loans show the raw interest.
     b, k = tie_loans(1500, seed=1)
     res = assert_identical(b, k, 1)
     m = (b * k) // V.RATE_DEN
     plain_half_even = m + (m & 1)
-    # the rule matters: some ties do not go half-even, and all three k % 3 classes are present
-    assert (res["interest"][:, 0] != plain_half_even).any()
-    assert set((k % 3).tolist()) == {0, 1, 2}
+    assert res["interest"][:, 0].tolist() == plain_half_even.tolist()
+    # both ways occur (m even: down, m odd: up), at all three rate_e4 % 3 classes
+    for r in (0, 1, 2):
+        sel = k % 3 == r
+        assert (m[sel] & 1 == 0).any() and (m[sel] & 1 == 1).any()
 
 
 def test_ties_inside_longer_schedules():

@@ -500,6 +500,8 @@ def _nominal_estimate(schedule: Any) -> float:
     r = min(max(float(t.annual_rate) / 100 / per_year, lo), hi)
     for _ in range(100):
         f = npv(r)
+        if abs(f) < 1e-12 * max(net, 1.0):
+            break  # r is the root: stop before a bisection step moves away from it
         if f > 0:
             lo = r
         else:
@@ -507,7 +509,7 @@ def _nominal_estimate(schedule: Any) -> float:
         slope = sum(-k * cf * (1.0 + r) ** (-k - 1) for cf, k in flows)
         step = r - f / slope if slope else (lo + hi) / 2
         r = step if lo < step < hi else (lo + hi) / 2
-        if hi - lo < 1e-15 or abs(f) < 1e-12 * max(net, 1.0):
+        if hi - lo < 1e-15:
             break
     return r * per_year * 100
 

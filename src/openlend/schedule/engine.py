@@ -40,7 +40,10 @@ Odd first period (``first_due_date`` away from one period after disbursement)
 
 Rounding
     Interest of each period and the equal principal are rounded to ``rounding_places`` with
-    ``rounding_mode`` (default half-even, as Fineract).  The level installment (annuity) is rounded
+    ``rounding_mode`` (default half-even, as Fineract).  The interest rounded is the exact one,
+    balance x the period's rate as an exact fraction (5 %/12 is 1/240, not 0.004166...7), so an
+    exact half-cent tie such as 0.085 goes half-even to 0.08 (see ``_Plan`` for how the rows get
+    that at the cost of one multiplication).  The level installment (annuity) is rounded
     to ``installment_multiple`` with ``installment_rounding`` when a multiple is given, else to the
     places with ``rounding_mode``.  For ``flat`` the multiple is applied as Fineract does: the
     period's principal and its interest are each rounded to the multiple and the principal absorbs
@@ -93,17 +96,19 @@ APR (computed only when :meth:`Schedule.apr` is called)
 
 from __future__ import annotations
 
+import calendar
 import decimal
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
 from openlend.money import MONEY_CONTEXT, MoneyError, RoundingMode, round_to_multiple
 
 from . import apr as _apr
-from .dates import DAY_COUNTS, UNITS, YEAR_DAYS, periods, units_per_year, year_fraction
+from .dates import DAY_COUNTS, UNITS, YEAR_DAYS, add_months, periods, units_per_year, year_fraction
 
 METHODS = ("equal_installment", "equal_principal", "flat", "interest_only", "bullet")
 BASES = ("period", "daily")
@@ -372,20 +377,70 @@ class Schedule:
 class _Plan:
     """What a schedule's dates and rate decide, shared by every schedule with the same ones.
 
-    ``rows`` holds ``(number, from_date, due_date, days)`` per period, ``rates`` each period's
-    interest rate (a fraction; zero in interest-free periods), ``uniform`` the one rate when every
-    period has the same (the usual case: the loop then skips indexing).
+    ``rows`` holds ``(number, from_date, due_date, days)`` per period.  Each period's interest
+    rate (a fraction; zero in interest-free periods) is kept three ways:
+
+    ``exact``: the rate itself, a ``(numerator, denominator)`` pair of integers (``groups``: each
+    distinct pair with its count).
+
+    ``wide``, the rate rounded to 38 significant digits, for the rows:
+    ``(balance * wide[i]).quantize(quantum, mode)`` under MONEY_CONTEXT is the EXACT interest
+    ``balance * exact[i]`` rounded with ``mode``, ties included, whenever the schedule fits
+    (``principal.scaleb(places) <= room``, checked once per schedule).  Why: write the rate as
+    num / den, num a terminating decimal with ``s`` places and den an integer prime to 10
+    (:func:`_rate_coefficient`), the balance with ``p`` places, and let
+    c = coefficient(balance) * coefficient(num), below 10**32 when the schedule fits.  The exact
+    V = balance * rate = c / den * 10**-(p+s); x = balance * wide is within V * 10**-37 / 2 of it,
+    and Decimal multiplies exactly and rounds x to 34 digits, x34, within x * 10**-33 / 2 of x.
+    (1) When V is a multiple of half a unit in the ``p``-th place (a half-cent tie, or a whole
+        cent, where the directed modes turn), den divides c, so V has at most 32 digits: a
+        34-digit number, at most a hundredth of half a 34-digit step from x, so x34 == V.
+    (2) Otherwise V is at least 10**-(p+s) / (2 den) from every such point, while
+        |x34 - V| <= V * 10**-33 / 2 * (1 + 2 * 10**-4)
+                   = c * 10**-33 * (1 + 2 * 10**-4) * 10**-(p+s) / (2 den),
+        less than that: x34 lies strictly on V's side of every point where a rounding mode turns.
+    Either way ``quantize`` rounds x34 as it would round V.  (The rate to 34 digits is not enough:
+    annual / 1200 then misses by up to half a unit in its 34th digit, which moves an exact tie
+    such as 0.085 a hair up or down, and half-even follows the hair.)  38 digits are two 64-bit
+    words of the decimal library, as 34 are, so the multiply costs the same.  Schedules that do not fit
+    (principals or rate digits beyond any lender's) take :func:`_interest_exact`, in integers.
+
+    ``rates``, the rates to 34 digits, are only for the annuity divisor (the installment is one
+    rounding of an irrational figure, not a per-row amount).  ``uniform`` is the one ``wide``
+    rate when every period has the same (the usual case: the loop then skips indexing).
     """
 
-    __slots__ = ("rows", "rates", "uniform", "basis", "regular", "_divisors")
+    __slots__ = ("rows", "rates", "exact", "wide", "groups", "room", "uniform", "basis", "regular", "_divisors")
 
-    def __init__(self, rows, rates, uniform, basis, regular):
+    def __init__(self, rows, rates, exact, distinct, basis, regular):
+        """``distinct``: the pairs that ``exact`` holds, each once (periods with the same rate share
+        one pair object, grouped by identity: a plan is built on every miss of the cache, so it
+        does a few calls per rate, not per period)."""
         self.rows = rows
         self.rates = rates
-        self.uniform = uniform
+        self.exact = exact
+        n = len(exact)
+        if len(distinct) == 1:              # the usual case: one rate throughout
+            r = distinct[0]
+            w, self.room = _wide_rate(*r)
+            self.wide = (w,) * n
+            self.groups = ((r, n),)
+        else:
+            ids = list(map(id, exact))
+            wide = {id(r): _wide_rate(*r) for r in distinct}
+            self.wide = tuple([wide[i][0] for i in ids])
+            self.groups = tuple((r, c) for r in distinct if (c := ids.count(id(r))))
+            w = self.wide[0] if len(set(self.wide)) == 1 else None
+            self.room = min(wide[id(r)][1] for r, _ in self.groups)
+        self.uniform = w
         self.basis = basis
         self.regular = regular
         self._divisors: dict[int, Decimal] = {}
+
+    def total(self) -> tuple[int, int]:
+        """The sum of the periods' exact rates (flat and bullet interest: the principal times this)."""
+        f = sum((Fraction(num * c, den) for (num, den), c in self.groups), Fraction(0))
+        return f.numerator, f.denominator
 
     def annuity_divisor(self, start: int) -> Decimal:
         """Present value of 1 a period over periods ``start``..n-1: the installment is principal / this.
@@ -410,27 +465,132 @@ class _Plan:
         return d
 
 
+_NO_RATE = (0, 1)
+_INFINITY = Decimal("Infinity")
+_WIDE = decimal.Context(prec=38, rounding=decimal.ROUND_HALF_EVEN)
+_FITS = 10 ** 32   # coefficient(balance) * coefficient(rate's num) below this: ``wide`` is exact
+
+
+@lru_cache(maxsize=1024)
+def _wide_rate(numerator: int, denominator: int) -> tuple[Decimal, Decimal]:
+    """The rate ``numerator / denominator`` to 38 digits, and the room it leaves: a schedule
+    fits when the coefficient of its principal (every balance stays under the principal, with
+    its places) is at most the room (rate 0: any principal fits)."""
+    coef = _rate_coefficient(numerator, denominator)
+    return _WIDE.divide(numerator, denominator), Decimal((_FITS - 1) // coef) if coef else _INFINITY
+
+
+def _rate_coefficient(numerator: int, den: int) -> int:
+    """The coefficient of num when the rate numerator / den is num / den', num a terminating
+    decimal and den' an integer prime to 10."""
+    twos = (den & -den).bit_length() - 1
+    den >>= twos
+    fives = 0
+    while not den % 5:
+        den //= 5
+        fives += 1
+    m = max(twos, fives)
+    return numerator * 2 ** (m - twos) * 5 ** (m - fives)
+
+
+_HALF_MODES = {decimal.ROUND_HALF_EVEN, decimal.ROUND_HALF_UP, decimal.ROUND_HALF_DOWN}
+
+
+def _round_ratio(n: int, d: int, places: int, rm: str) -> Decimal:
+    """``n / d`` (n >= 0, d > 0) rounded to ``places`` with decimal rounding mode ``rm``, exactly."""
+    q, r = divmod(n * 10 ** places, d)
+    if r:
+        if rm in _HALF_MODES:
+            c = 2 * r - d
+            if c > 0 or (c == 0 and (rm == decimal.ROUND_HALF_UP or (rm == decimal.ROUND_HALF_EVEN and q & 1))):
+                q += 1
+        elif rm in (decimal.ROUND_UP, decimal.ROUND_CEILING):   # positive: ceiling is up
+            q += 1
+    return Decimal(f"{q}E-{places}")
+
+
+def _interest_exact(amount: Decimal, rate: tuple[int, int], places: int, rm: str) -> Decimal:
+    """``amount`` times the rate (numerator, denominator) rounded to ``places`` with ``rm``, in
+    integers (exact for any size)."""
+    a, b = amount.as_integer_ratio()
+    return _round_ratio(a * rate[0], b * rate[1], places, rm)
+
+
+def _month_days(p) -> int:
+    """Days of the month that the odd days of a first monthly period fall in (the stub's unit)."""
+    grid_start = add_months(p.due_date, -p.whole)
+    return (grid_start - add_months(p.due_date, -(p.whole + 1))).days
+
+
+def _act_act_years(start: date, end: date) -> tuple[int, int]:
+    """ISDA ACT/ACT (as :mod:`~openlend.schedule.dates`) exactly: the period's length in years as
+    (numerator, denominator), the days in each calendar year over that year's days."""
+    num, den = 0, 1
+    while start < end:
+        year_end = date(start.year + 1, 1, 1)
+        stop = end if end < year_end else year_end
+        year = 366 if calendar.isleap(start.year) else 365
+        num, den = num * year + (stop - start).days * den, den * year
+        start = stop
+    return num, den
+
+
 @lru_cache(maxsize=4096)
 def _plan(disb: date, first: date | None, unit: str, every: int, n: int, annual_rate: Decimal,
           basis: str, day_count: str, free: int) -> _Plan:
     with decimal.localcontext(MONEY_CONTEXT):
         ps = periods(disb, first, unit, every, n)
-        unit_rate = annual_rate / (_HUNDRED * units_per_year(unit, day_count))
+        per_year = units_per_year(unit, day_count)
+        unit_rate = annual_rate / (_HUNDRED * per_year)
         regular = unit_rate * every
+        a, b = annual_rate.as_integer_ratio()
+        b *= 100                   # the annual rate as a fraction: a / b
         rates = []
+        exact = []                 # periods with the same rate share one pair
+        distinct = [_NO_RATE] if free else []
         if basis == "period":
+            b *= per_year          # the rate of one unit: a / b
+            regular_exact = (a * every, b)
+            distinct.append(regular_exact)
+            exact = [regular_exact] * n
             for p in ps:
                 rates.append(regular if (p.whole == every and not p.stub) else unit_rate * (p.whole + p.stub))
+            p = ps[0]              # only the first period can be odd (see dates.periods)
+            if not (p.whole == every and not p.stub):
+                stub_unit = 7 if unit == "week" else _month_days(p) if p.stub else 1
+                exact[0] = (a * (p.whole * stub_unit + p.stub_days), b * stub_unit)
+                distinct.append(exact[0])
         else:
+            # the period's length in years, exactly (as dates.year_fraction): days / year, where
+            # the days of ACT/ACT are split by calendar year and 30/360 counts a month as 30 days;
+            # periods of the same length share both rates
             yearly = annual_rate / _HUNDRED
+            act_act = day_count == "ACT/ACT"
+            thirty = day_count == "30/360" and unit == "month"
+            year = YEAR_DAYS[day_count]
+            seen: dict = {}
             for p in ps:
-                rates.append(yearly * year_fraction(day_count, p, unit))
+                if act_act:
+                    start, end = p.from_date, p.due_date
+                    key = (p.days, calendar.isleap(start.year)) if start.year == end.year else (start, end)
+                else:
+                    key = 30 * p.whole + p.stub_days if thirty else p.days
+                both = seen.get(key)
+                if both is None:
+                    if act_act:
+                        num, den = _act_act_years(p.from_date, p.due_date)
+                        r = (a * num, b * den)
+                    else:
+                        r = (a * key, b * year)
+                    both = seen[key] = (yearly * year_fraction(day_count, p, unit), r)
+                    distinct.append(r)
+                rates.append(both[0])
+                exact.append(both[1])
         for i in range(min(free, n)):
             rates[i] = _ZERO
-        first = rates[0]
-        uniform = first if rates.count(first) == n else None
+            exact[i] = _NO_RATE
         rows = tuple([(i, p[0], p[1], p[2]) for i, p in enumerate(ps, 1)])
-        return _Plan(rows, tuple(rates), uniform, basis, regular)
+        return _Plan(rows, tuple(rates), tuple(exact), distinct, basis, regular)
 
 
 # --- the engine ---------------------------------------------------------------------------------
@@ -492,7 +652,8 @@ def _equal_installment(t, plan, P, q, rm, zero, fee_each):
     g = t.grace_principal_periods
     exact = P / plan.annuity_divisor(g)
     emi = _emi(t, exact, q, rm)
-    if t.installment_multiple is not None and emi <= (P * max(plan.rates[g:])).quantize(q, rm):
+    if t.installment_multiple is not None and emi <= _interest_exact(
+            P, max(set(plan.exact[g:]), key=lambda r: Fraction(*r)), t.rounding_places, rm):
         # Rounded to a coarse multiple, the installment would not even cover a period's interest,
         # and the loan would not amortise: round it up to the multiple instead.
         emi = round_to_multiple(exact, t.installment_multiple, RoundingMode.UP).quantize(q)
@@ -518,19 +679,21 @@ def _annuity_rows(t, plan, P, emi, q, rm, zero, fee_each):
     """Rows for installment ``emi``; returns (rows, total interest, last row's principal + own interest)."""
     g = t.grace_principal_periods
     ig = t.grace_interest_periods
+    places = t.rounding_places
+    fits = P.scaleb(places) <= plan.room   # see _Plan
     out = P
-    if not g and not ig and not fee_each:
+    if not g and not ig and not fee_each and fits:
         r = plan.uniform
         if r is not None:
             rows = _equal_installment_fast(out, emi, r, plan.rows, q, rm, zero)
         else:
-            rows = _equal_installment_fast_rates(out, emi, plan.rates, plan.rows, q, rm, zero)
+            rows = _equal_installment_fast_rates(out, emi, plan.wide, plan.rows, q, rm, zero)
         if rows is not None:
             # the totals add up to principal + interest, and all but the last are the installment
             last_total = rows[-1].total
             return rows, emi * (len(rows) - 1) + last_total - out, last_total
-    rates = plan.rates
-    n = len(rates)
+    wide, exact = plan.wide, plan.exact
+    n = len(exact)
     last = n - 1
     rows = []
     append = rows.append
@@ -540,7 +703,7 @@ def _annuity_rows(t, plan, P, emi, q, rm, zero, fee_each):
     ti = zero
     acc = prin = zero
     for i, pre in enumerate(plan.rows):
-        acc = (out * rates[i]).quantize(q, rm)
+        acc = (out * wide[i]).quantize(q, rm) if fits else _interest_exact(out, exact[i], places, rm)
         if i < ig:
             deferred += acc
             due_int = zero
@@ -571,7 +734,7 @@ def _annuity_rows(t, plan, P, emi, q, rm, zero, fee_each):
 
 
 def _equal_installment_fast(out, emi, r, pres, q, rm, zero):
-    """The common case (one rate, no grace, no per-installment fee).
+    """The common case (one rate, no grace, no per-installment fee; the schedule ``fits``).
 
     Returns None when a row would need clamping (principal above the balance, or below zero),
     and the general loop then builds the schedule.
@@ -624,10 +787,12 @@ def _add_interest_to_last(rows: list[Installment], amount: Decimal) -> None:
 
 
 def _equal_principal(t, plan, P, q, rm, zero, fee_each):
-    rates = plan.rates
-    n = len(rates)
+    wide, exact = plan.wide, plan.exact
+    n = len(exact)
     g = t.grace_principal_periods
     ig = t.grace_interest_periods
+    places = t.rounding_places
+    fits = P.scaleb(places) <= plan.room   # see _Plan
     out = P
     pp = (out / (n - g)).quantize(q, rm)
     last = n - 1
@@ -635,7 +800,7 @@ def _equal_principal(t, plan, P, q, rm, zero, fee_each):
     deferred = zero
     ti = zero
     for i, pre in enumerate(plan.rows):
-        acc = (out * rates[i]).quantize(q, rm)
+        acc = (out * wide[i]).quantize(q, rm) if fits else _interest_exact(out, exact[i], places, rm)
         if i < ig:
             deferred += acc
             due_int = zero
@@ -660,15 +825,14 @@ def _equal_principal(t, plan, P, q, rm, zero, fee_each):
 
 
 def _flat(t, plan, P, q, rm, zero, fee_each):
-    rates = plan.rates
-    n = len(rates)
+    n = len(plan.exact)
     g = t.grace_principal_periods
     multiple = t.installment_multiple
     imode = t.installment_rounding
     out = P
     pp = (P / (n - g)).quantize(q, rm)
     no_interest = max(t.grace_interest_periods, t.interest_free_periods)
-    total_interest = (P * sum(rates, _ZERO)).quantize(q, rm)
+    total_interest = _interest_exact(P, plan.total(), t.rounding_places, rm)
     paying = n - no_interest
     per = (total_interest / paying).quantize(q, rm) if paying else zero
     if per * (paying - 1) > total_interest:   # rounding up tiny interest: leave the last row >= 0
@@ -702,14 +866,16 @@ def _flat(t, plan, P, q, rm, zero, fee_each):
 
 
 def _interest_only(t, plan, P, q, rm, zero, fee_each):
-    rates = plan.rates
+    wide, exact = plan.wide, plan.exact
     ig = t.grace_interest_periods
-    last = len(rates) - 1
+    places = t.rounding_places
+    fits = P.scaleb(places) <= plan.room   # see _Plan
+    last = len(exact) - 1
     rows = []
     deferred = zero
     ti = zero
     for i, pre in enumerate(plan.rows):
-        acc = (P * rates[i]).quantize(q, rm)
+        acc = (P * wide[i]).quantize(q, rm) if fits else _interest_exact(P, exact[i], places, rm)
         if i < ig:
             deferred += acc
             due_int = zero
@@ -725,7 +891,7 @@ def _interest_only(t, plan, P, q, rm, zero, fee_each):
 
 def _bullet(t, plan, P, q, rm, zero, fee_each):
     """One installment at the end of the term: the principal and simple interest for every period."""
-    interest = (P * sum(plan.rates, _ZERO)).quantize(q, rm)
+    interest = _interest_exact(P, plan.total(), t.rounding_places, rm)
     frm = plan.rows[0][1]
     due = plan.rows[-1][2]
     return [Installment(1, frm, due, (due - frm).days, P, interest, fee_each, P + interest + fee_each, zero)], interest

@@ -14,19 +14,11 @@ Units
 
 How each row is computed (the engine's convention, in integers)
     ``interest = round_half_even(balance * rate_e4 / 12_000_000)`` with one ``floor_divide`` and a
-    tie test, no float.  ``principal = min(installment - interest, balance)`` (equal installment)
+    tie test, no float: the exact value rounded half-even, as the engine rounds it (see
+    ``engine._Plan``).  ``principal = min(installment - interest, balance)`` (equal installment)
     or ``min(equal_principal, balance)``; the last row takes the whole balance; a loan that
     rounding pays off early stops there, as the engine's does: its later rows are all zero and
     ``n_rows`` says how many rows it really has.
-
-    One subtlety is copied on purpose.  The engine's rate is the Decimal ``annual / 1200`` under
-    34 significant digits, which is exact when ``rate_e4`` is a multiple of 3 and otherwise ends
-    in ...333 (rounded down, ``rate_e4 % 3 == 1``) or ...667 (rounded up, ``== 2``).  That error
-    (a third of a unit in the 34th digit) never moves an interest off a cent, but it can decide
-    an exact half-cent tie: Decimal rounds ``balance * rate`` to 34 digits, and the tie survives
-    when the error is under half a unit in the 34th digit of the product, else the product
-    lands on the side of the rate's error and ``quantize`` follows it.  :func:`_fix_ties` applies
-    exactly that rule (it only runs on the rare rows that are exact ties).
 
 Installment (equal installment only)
     The annuity ``P r / (1 - (1 + r)^-n)`` is the one figure worked out in float64
@@ -77,12 +69,6 @@ MAX_TERM = 1200
 _HALF = RATE_DEN // 2
 _INT64_MAX = 2**63 - 1
 _CHUNK = 32768                      # loans per chunk: a chunk's working arrays stay in L2
-
-# thresholds for the decimal exponents used by the tie rule (see _fix_ties)
-_POW10 = np.array([10**j for j in range(1, 19)], dtype=np.int64)           # E(balance) = count(b >= 10^j)
-_T_THR = np.array([2 * 10**j for j in range(0, 18)], dtype=np.int64)        # E(T) for T = (2m+1)/2 cents
-# E(r) for r = k / 12e6: k >= 12 * 10^(6+j)  for j = -7..-1  (j = -7 means k >= 1.2, i.e. k >= 2)
-_R_THR = np.array([2, 12, 120, 1200, 12000, 120000, 1200000], dtype=np.int64)
 
 
 # --- inputs ----------------------------------------------------------------------------------------
@@ -150,29 +136,15 @@ def _div_half_even(num: np.ndarray, den) -> np.ndarray:
     return q
 
 
-def _fix_ties(acc: np.ndarray, bal: np.ndarray, k: np.ndarray, mask: np.ndarray) -> None:
-    """Correct ``acc`` (rounded half-up) where ``bal * k / RATE_DEN`` is exactly m + 1/2 cents.
+def _fix_ties(acc: np.ndarray, mask: np.ndarray) -> None:
+    """Turn ``acc`` (rounded half-up) half-even where ``mask`` marks exact half-cent ties.
 
-    Exact rate (``k % 3 == 0``): half-even.  Otherwise the engine's 34-digit rate is off by
-    delta = +-1/3 ulp (``k % 3 == 2``: up, ``== 1``: down) and Decimal computes
-    round34(B * r34) = round34(T + B * delta) with T the exact tie.  That stays T (and
-    ``quantize`` goes half-even) iff |B delta| <= ulp(T) / 2; with mantissas that is
-    2/3 * B_m <= 10^c, c = E(T) - E(B) - E(r) in {0, 1}: always when c = 1, and when c = 0 iff
-    2 * bal <= 3 * 10^E(bal).  Otherwise the product sits on delta's side of the tie.
+    On a tie m + 1/2 the half-up result is m + 1; half-even keeps it when m + 1 is even and
+    takes m otherwise.
     """
     idx = np.flatnonzero(mask)
-    up = acc[idx]                         # m + 1
-    kk = k[idx]
-    bb = bal[idx]
-    k3 = kk % 3
-    even = up - (up & 1)                  # half-even of m + 1/2
-    e_b = np.searchsorted(_POW10, bb, side="right")
-    e_r = np.searchsorted(_R_THR, kk, side="right") - 8
-    e_t = np.searchsorted(_T_THR, 2 * up - 1, side="right") - 1
-    c = e_t - e_b - e_r
-    p10 = np.power(np.int64(10), e_b)
-    kept = (k3 == 0) | (c >= 1) | (2 * bb <= 3 * p10)
-    acc[idx] = np.where(kept, even, np.where(k3 == 2, up, up - 1))
+    up = acc[idx]
+    acc[idx] = up - (up & 1)
 
 
 # --- installment ---------------------------------------------------------------------------------------
@@ -229,7 +201,7 @@ def _run_chunk(b, k, level, equal_installment, n, PR, IN, TO, OU, s, e):
         np.multiply(acc, RATE_DEN, out=chk)
         np.equal(chk, num, out=mask)                      # ... exact only off the (rare) ties
         if mask.any():
-            _fix_ties(acc, bal, kk, mask)
+            _fix_ties(acc, mask)
         prin = PR[i, s:e]
         if i == last:
             prin[...] = bal
