@@ -19,10 +19,20 @@ import pytest
 from openlend import db as dbmod
 from openlend import migrate
 from openlend.settings import get_settings
+from servicing_helpers import TEST_DATA_KEY
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 TEMPLATE = "openlend_test_template"
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def data_key(monkeypatch):
+    """A fixed data key for every test, so that nothing ever generates one in the real data directory."""
+    monkeypatch.setenv("OPENLEND_DATA_KEY", TEST_DATA_KEY)
+    monkeypatch.delenv("OPENLEND_DATA_KEYS_PREVIOUS", raising=False)
+    monkeypatch.delenv("OPENLEND_LOOKUP_KEY", raising=False)
+    yield TEST_DATA_KEY
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -35,8 +36,6 @@ def serve(*, demo: bool = False, host: str | None = None, port: int | None = Non
     port = port or s.port
     workers = workers or s.workers
     setup_logging(s.log_level, s.log_json)
-    import logging
-
     logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the start-up banner readable
 
     url = resolve_database_url(s)

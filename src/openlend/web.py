@@ -9,7 +9,7 @@ import hmac
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
@@ -61,24 +61,6 @@ Rate = Annotated[
     PlainSerializer(lambda d: to_str(d), return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?$", "examples": ["12.5"]}),
 ]
-
-T = TypeVar("T")
-
-
-class ListOf(BaseModel, Generic[T]):
-    object: str = "list"
-    data: list[T]
-    has_more: bool
-    next_cursor: str | None = None
-
-
-def page(rows: list[dict], limit: int, render: Callable[[dict], Any]) -> dict:
-    """A list envelope from ``limit + 1`` rows fetched newest first."""
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"object": "list", "data": [render(r) for r in rows], "has_more": more,
-            "next_cursor": rows[-1]["id"] if more and rows else None}
-
 
 def iso_ts(value: dt.datetime | None) -> str | None:
     if value is None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lines"))
 
-from servicing_helpers import (D, TEST_DATA_KEY, assert_problem, counts, line_row, make_product,  # noqa: E402
+from servicing_helpers import (D, assert_problem, counts, line_row, make_product,  # noqa: E402
                                setup_line)
 
 from openlend.errors import Problem  # noqa: E402
@@ -23,10 +20,6 @@ from openlend.products import service as products  # noqa: E402
 from openlend.schedule.engine import generate  # noqa: E402
 from openlend.schedule.io import schedule_to_dict  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch):
-    monkeypatch.setenv("OPENLEND_DATA_KEY", TEST_DATA_KEY)
 
 
 @pytest.fixture
@@ -170,16 +163,17 @@ def test_the_post_response_equals_the_loan_read_back(client, line):
     ({"term": "6"}, 422, "validation-error", "/term"),
     ({"currency": "USD"}, 422, "validation-error", "/currency"),
     ({"colour": "red"}, 422, "validation-error", "/colour"),
-    ({"disbursement_date": (dt.date.today() + dt.timedelta(days=1)).isoformat()}, 422, "validation-error",
-     "/disbursement_date"),
-    ({"first_due_date": (dt.date.today() - dt.timedelta(days=1)).isoformat()}, 422, "validation-error",
-     "/first_due_date"),
+    ({"disbursement_date": +1}, 422, "validation-error", "/disbursement_date"),
+    ({"first_due_date": -1}, 422, "validation-error", "/first_due_date"),
 ])
 def test_refusals_write_nothing(client, database, line, changes, status, type_, pointer):
     draw(client, line["line_id"], key="first", amount="1000.00", term=3)
     before = counts(database)
     body = {"amount": "3000.00", "term": 6}
     body.update(changes)
+    for field in ("disbursement_date", "first_due_date"):  # days from today, resolved now, not at collection
+        if field in changes:
+            body[field] = (dt.date.today() + dt.timedelta(days=changes[field])).isoformat()
     if changes.get("amount") == "10000.01":
         body["amount"] = "9000.01"  # 1000 is used: 9000 is available
     r = client.post(f"/v1/credit-lines/{line['line_id']}/drawdowns", json=body, headers={"Idempotency-Key": "k2"})

@@ -3,24 +3,17 @@ versions; and the service functions the servicing layer builds on."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lines"))
 
-from servicing_helpers import D, TEST_DATA_KEY, assert_problem, make_customer, setup_line  # noqa: E402
+from servicing_helpers import D, assert_problem, make_customer, setup_line  # noqa: E402
 
 from openlend.errors import Problem  # noqa: E402
 from openlend.lines import service as lines  # noqa: E402
 from openlend.loans import service as loans  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch):
-    monkeypatch.setenv("OPENLEND_DATA_KEY", TEST_DATA_KEY)
 
 
 def draw(client, line_id, key, amount="1000.00", term=3):

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lines"))
 
-from servicing_helpers import D, TEST_DATA_KEY, assert_problem, counts, line_row, make_product, setup_line  # noqa: E402
+from servicing_helpers import D, assert_problem, counts, line_row, make_product, setup_line  # noqa: E402
 
 from openlend.lines import service as lines  # noqa: E402
 from openlend.loans import service as loans  # noqa: E402
@@ -34,10 +31,6 @@ class BusinessDate:
     def set(self, y, m, d):
         self.value = dt.date(y, m, d)
 
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch):
-    monkeypatch.setenv("OPENLEND_DATA_KEY", TEST_DATA_KEY)
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ and the posted totals equal to a fresh fold of the active events."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_servicing_api import BusinessDate, bd, data_key, make_loan, recon_ok  # noqa: E402,F401
+from test_servicing_api import BusinessDate, bd, make_loan, recon_ok  # noqa: E402,F401
 
 from openlend.errors import Problem  # noqa: E402
 from openlend.loans import engine as eng  # noqa: E402

@@ -20,6 +20,7 @@ from .. import errors
 from ..errors import Problem, field_error, problem_type
 from ..ids import has_prefix, new_id
 from ..settings import get_settings
+from ..listing import id_cursor, page
 from ..web import iso_ts
 from . import crypto
 
@@ -170,15 +171,11 @@ def get_customer(conn: psycopg.Connection, customer_id: str) -> dict[str, Any]:
 
 def list_customers(conn: psycopg.Connection, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
     """Customers newest first; ``cursor`` is the last id of the previous page."""
-    if cursor is not None and not has_prefix(cursor, "cus"):
-        raise field_error(errors.VALIDATION, "/query/cursor", "must be a customer id from next_cursor")
+    id_cursor(cursor, "cus", "a customer id")
     rows = conn.execute(
         f"SELECT {_COLS} FROM customers WHERE livemode = %s AND (%s::text IS NULL OR id < %s::text) "
         f"ORDER BY id DESC LIMIT %s", [_livemode(), cursor, cursor, limit + 1]).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"object": "list", "data": [render(r) for r in rows], "has_more": more,
-            "next_cursor": rows[-1]["id"] if more else None}
+    return page(rows, limit, render)
 
 
 def search(conn: psycopg.Connection, *, id_number: Any = None, mobile: Any = None) -> dict[str, Any]:

@@ -68,8 +68,7 @@ def list_accounts(
 ):
     with database.transaction() as conn:
         rows, more = service.list_accounts(conn, type=type, limit=limit, after=cursor)
-    return {"object": "list", "data": [schemas.render_account(r) for r in rows], "has_more": more,
-            "next_cursor": rows[-1]["code"] if more and rows else None}
+    return schemas.render_account_list(rows, more)
 
 
 @router.post(
@@ -177,8 +176,7 @@ def list_entries(
         rows, next_cursor = service.list_entries(
             conn, limit=limit, cursor=cursor,
             source=(source_type, source_id) if source_type or source_id else None)
-    return {"object": "list", "data": [schemas.render_entry(r) for r in rows], "has_more": next_cursor is not None,
-            "next_cursor": next_cursor}
+    return schemas.render_entry_list(rows, next_cursor)
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut, summary="Retrieve a journal entry",

@@ -171,8 +171,7 @@ def _accounts(args: argparse.Namespace) -> int:
 
     def work(conn):
         rows, more = service.list_accounts(conn, type=args.type, limit=args.limit, after=args.cursor)
-        return {"object": "list", "data": [schemas.render_account(r) for r in rows], "has_more": more,
-                "next_cursor": rows[-1]["code"] if more and rows else None}
+        return schemas.render_account_list(rows, more)
     return _run(work)
 
 
@@ -210,8 +209,7 @@ def _entries(args: argparse.Namespace) -> int:
 
     def work(conn):
         rows, next_cursor = service.list_entries(conn, limit=args.limit, cursor=args.cursor, source=source)
-        return {"object": "list", "data": [schemas.render_entry(r) for r in rows],
-                "has_more": next_cursor is not None, "next_cursor": next_cursor}
+        return schemas.render_entry_list(rows, next_cursor)
     return _run(work)
 
 

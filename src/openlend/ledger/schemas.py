@@ -322,3 +322,15 @@ def render_statement(st: dict) -> dict:
                      "balance": money(service.normal_balance(r["net_after"], side), c)})
     return {"object": "list", "account": st["account"]["code"], "data": data, "has_more": st["has_more"],
             "next_cursor": st["next_cursor"]}
+
+
+def render_account_list(rows: list[dict], more: bool) -> dict:
+    """The chart page as the API and the CLI show it (code order; the cursor is the last code)."""
+    return {"object": "list", "data": [render_account(r) for r in rows], "has_more": more,
+            "next_cursor": rows[-1]["code"] if more and rows else None}
+
+
+def render_entry_list(rows: list[dict], next_cursor: str | None) -> dict:
+    """A page of journal entries as the API and the CLI show it."""
+    return {"object": "list", "data": [render_entry(r) for r in rows], "has_more": next_cursor is not None,
+            "next_cursor": next_cursor}

@@ -24,6 +24,7 @@ from ..errors import Problem, field_error, problem_type
 from ..ids import has_prefix, new_id
 from ..money import MoneyError, currency_places, to_str, validate_currency
 from ..settings import get_settings
+from ..listing import id_cursor, page
 from ..web import iso_ts
 
 INSUFFICIENT_LIMIT = problem_type(
@@ -141,8 +142,7 @@ def get_line(conn: psycopg.Connection, line_id: str) -> dict[str, Any]:
 def list_lines(conn: psycopg.Connection, *, customer_id: str | None = None, status: str | None = None,
                limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
     """Lines newest first, optionally a customer's or by status; ``cursor`` is the last id shown."""
-    if cursor is not None and not has_prefix(cursor, "line"):
-        raise field_error(errors.VALIDATION, "/query/cursor", "must be a credit line id from next_cursor")
+    id_cursor(cursor, "line", "a credit line id")
     sql = f"SELECT {_COLS} FROM credit_lines WHERE livemode = %s"
     params: list[Any] = [_livemode()]
     if customer_id is not None:
@@ -156,27 +156,19 @@ def list_lines(conn: psycopg.Connection, *, customer_id: str | None = None, stat
         params.append(cursor)
     sql += " ORDER BY id DESC LIMIT %s"
     params.append(limit + 1)
-    rows = conn.execute(sql, params).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"object": "list", "data": [render(r) for r in rows], "has_more": more,
-            "next_cursor": rows[-1]["id"] if more else None}
+    return page(conn.execute(sql, params).fetchall(), limit, render)
 
 
 def list_limit_changes(conn: psycopg.Connection, line_id: str, *, limit: int = 20,
                        cursor: str | None = None) -> dict[str, Any]:
     """The line's limit history, newest first."""
     line = load(conn, line_id)
-    if cursor is not None and not has_prefix(cursor, "lchg"):
-        raise field_error(errors.VALIDATION, "/query/cursor", "must be a limit change id from next_cursor")
+    id_cursor(cursor, "lchg", "a limit change id")
     rows = conn.execute(
         "SELECT id, line_id, kind, previous_limit, new_limit, used_at_change, reason, changed_by, created_at "
         "FROM credit_line_limit_changes WHERE line_id = %s AND (%s::text IS NULL OR id < %s::text) "
         "ORDER BY id DESC LIMIT %s", [line_id, cursor, cursor, limit + 1]).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"object": "list", "data": [render_change(r, line["currency"]) for r in rows], "has_more": more,
-            "next_cursor": rows[-1]["id"] if more else None}
+    return page(rows, limit, lambda r: render_change(r, line["currency"]))
 
 
 # --- use cases ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..products import service as products
 from ..schedule.engine import Schedule, ScheduleTerms, generate
 from ..schedule.io import parse_terms
 from ..settings import get_settings
+from ..listing import id_cursor, page
 from ..web import iso_ts
 from .disbursement import Disbursement, Disburser, get_disburser
 
@@ -304,8 +305,7 @@ def get_schedule(conn: psycopg.Connection, loan_id: str, version: int | None = N
 def list_loans(conn: psycopg.Connection, *, customer_id: str | None = None, line_id: str | None = None,
                status: str | None = None, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
     """Loans newest first (without their schedules), optionally a customer's or a line's, or by status."""
-    if cursor is not None and not has_prefix(cursor, "loan"):
-        raise field_error(errors.VALIDATION, "/query/cursor", "must be a loan id from next_cursor")
+    id_cursor(cursor, "loan", "a loan id")
     where = ["l.livemode = %s"]
     params: list[Any] = [_livemode()]
     for column, value in (("l.customer_id", customer_id), ("l.line_id", line_id), ("l.status", status)):
@@ -321,10 +321,7 @@ def list_loans(conn: psycopg.Connection, *, customer_id: str | None = None, line
         f"LEFT JOIN LATERAL (SELECT * FROM loan_transactions t WHERE t.loan_id = l.id AND t.type = 'disbursement' "
         f"                   ORDER BY t.seq LIMIT 1) d ON true "
         f"WHERE {' AND '.join(where)} ORDER BY l.id DESC LIMIT %s", params).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"object": "list", "data": [render(r) for r in rows], "has_more": more,
-            "next_cursor": rows[-1]["id"] if more else None}
+    return page(rows, limit, render)
 
 
 # --- the drawdown -----------------------------------------------------------------------------------

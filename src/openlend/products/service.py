@@ -25,6 +25,7 @@ from ..errors import Problem, problem_type
 from ..ids import has_prefix, new_id
 from ..schedule.engine import ScheduleInputError, ScheduleTerms
 from ..settings import get_settings
+from ..listing import id_cursor, page
 from ..web import iso_ts
 from . import rules
 from .schemas import ProductConfig, ProductCreate, to_native
@@ -236,8 +237,7 @@ def get_product(conn: psycopg.Connection, product_id: str, version: int | None =
 def list_products(conn: psycopg.Connection, *, limit: int = 20, cursor: str | None = None,
                   status: str | None = None) -> dict[str, Any]:
     """Products newest first, each at its current version; ``cursor`` is the last id of the previous page."""
-    if cursor is not None and not has_prefix(cursor, "prod"):
-        raise errors.field_error(errors.VALIDATION, "/query/cursor", "must be a product id from next_cursor")
+    id_cursor(cursor, "prod", "a product id")
     sql = ("SELECT p.id, p.code, p.name, p.status, p.current_version, p.livemode, p.created_at, p.updated_at, "
            "p.retired_at, v.version, v.config, v.worst_case_apr, v.created_at AS version_created_at "
            "FROM loan_products p JOIN loan_product_versions v ON v.product_id = p.id AND v.version = p.current_version "
@@ -251,12 +251,9 @@ def list_products(conn: psycopg.Connection, *, limit: int = 20, cursor: str | No
         params.append(cursor)
     sql += " ORDER BY p.id DESC LIMIT %s"
     params.append(limit + 1)
-    rows = conn.execute(sql, params).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    data = [_render(r, {"version": r["version"], "config": r["config"], "worst_case_apr": r["worst_case_apr"],
-                        "created_at": r["version_created_at"]}) for r in rows]
-    return {"object": "list", "data": data, "has_more": more, "next_cursor": rows[-1]["id"] if more else None}
+    return page(conn.execute(sql, params).fetchall(), limit,
+                lambda r: _render(r, {"version": r["version"], "config": r["config"],
+                                      "worst_case_apr": r["worst_case_apr"], "created_at": r["version_created_at"]}))
 
 
 def list_versions(conn: psycopg.Connection, product_id: str, *, limit: int = 20,
@@ -272,10 +269,7 @@ def list_versions(conn: psycopg.Connection, product_id: str, *, limit: int = 20,
         "SELECT version, config, worst_case_apr, created_at FROM loan_product_versions "
         "WHERE product_id = %s AND (%s::int IS NULL OR version < %s::int) ORDER BY version DESC LIMIT %s",
         [product_id, before, before, limit + 1]).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"object": "list", "data": [_render(p, v) for v in rows], "has_more": more,
-            "next_cursor": str(rows[-1]["version"]) if more else None}
+    return page(rows, limit, lambda v: _render(p, v), key=lambda v: str(v["version"]))
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -1,5 +1,5 @@
-"""Helpers shared by the tests of customers, credit lines and drawdowns (import it; tests/loans'
-drawdown tests put this folder on sys.path)."""
+"""Helpers shared by the tests of customers, credit lines, drawdowns and servicing (``tests/`` is on
+sys.path through the root conftest, so any test can ``from servicing_helpers import ...``)."""
 
 from __future__ import annotations
 
