@@ -309,6 +309,7 @@ class LoanInstallment(NamedTuple):
     status: str                 # paid | due | overdue | future | written_off
     interest_from: date         # from_date, or the date of a prepayment inside the period
     interest_fixed: Decimal     # interest of from_date..interest_from, fixed by that prepayment
+    fees_charged: Decimal       # fees recognised so far: all of ``fees`` once due, else charges put on the row
 
     @property
     def total(self) -> Decimal:
@@ -1053,7 +1054,7 @@ class _Loan:
             if unpaid and dpd_row is None:
                 dpd_row = r
             rows_out.append(new(LI, (r[_NUM], frm, due, r[_P], interest, fees, r[_PEN], r[_PP], pi, pf, r[_PPEN], acc,
-                                     status, r[_IFROM], r[_IFIX])))
+                                     status, r[_IFROM], r[_IFIX], fees_c)))
         if closed == "paid_off":
             dpd = 0
         else:

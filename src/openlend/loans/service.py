@@ -366,7 +366,7 @@ t AS (
            %(entry_ids)s::text[], l.livemode FROM l),
 pt AS (
     INSERT INTO loan_posted_totals (loan_id, currency, disbursed, fees_charged, fees_repaid, as_of)
-    SELECT l.id, l.currency, l.principal, l.upfront_fees, l.upfront_fees, %(today)s FROM l)
+    SELECT l.id, l.currency, l.principal, l.upfront_fees, l.upfront_fees, l.disbursement_date FROM l)
 SELECT l.* FROM l"""
 
 
@@ -375,7 +375,7 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
              first_due_date: dt.date | None = None, currency: str | None = None,
              disburser: Disburser | None = None) -> dict[str, Any]:
     """Draw ``amount`` on a credit line as a new loan (see the module docstring); the loan as the API shows it."""
-    today = lines.today()
+    today = business_date(conn)
     line = None
     if has_prefix(line_id, "line"):
         line = conn.execute(_LINE_WITH_PRODUCT, [line_id, _livemode()], prepare=True).fetchone()
@@ -506,16 +506,10 @@ _POINTERS = {"on": "/query/date", "as_of": "/value_date", "new_day": "/new_day",
 
 
 def business_date(conn: psycopg.Connection) -> dt.date:
-    """The date new events are booked on: ``system_state.business_date`` when close of business keeps
-    one, else the server's calendar date (:func:`openlend.lines.service.today`)."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = 'system_state' AND column_name = 'business_date') AS has").fetchone()
-    if row["has"]:
-        r = conn.execute("SELECT max(business_date) AS d FROM system_state").fetchone()
-        if r and r["d"]:
-            return r["d"]
-    return lines.today()
+    """The open business day: ``system_state.business_date`` once close of business has run
+    (``openlend cob --date D`` moves it to D + 1), else the server's calendar date."""
+    r = conn.execute("SELECT business_date FROM system_state", prepare=True).fetchone()
+    return r["business_date"] if r and r["business_date"] else lines.today()
 
 
 def rule_problem(exc: eng.LoanRuleError, pointer: str | None = None) -> Problem:
@@ -603,18 +597,20 @@ def _allocation_json(a: eng.Allocation, places: int) -> dict[str, Any]:
 _UPSERT_INSTALLMENTS = """
 INSERT INTO loan_installments (loan_id, number, from_date, due_date, principal, interest, fees, penalty,
                                paid_principal, paid_interest, paid_fees, paid_penalty, accrued_interest, status,
-                               paid_on, interest_from, interest_fixed)
+                               paid_on, interest_from, interest_fixed, fees_charged)
 SELECT %(loan)s, r.* FROM unnest(%(n)s::int[], %(fr)s::date[], %(due)s::date[], %(p)s::numeric[], %(i)s::numeric[],
                                  %(f)s::numeric[], %(pen)s::numeric[], %(pp)s::numeric[], %(pi)s::numeric[],
                                  %(pf)s::numeric[], %(ppen)s::numeric[], %(acc)s::numeric[], %(st)s::text[],
-                                 %(paid_on)s::date[], %(ifrom)s::date[], %(ifix)s::numeric[]) r
+                                 %(paid_on)s::date[], %(ifrom)s::date[], %(ifix)s::numeric[],
+                                 %(fch)s::numeric[]) r
 ON CONFLICT (loan_id, number) DO UPDATE SET
     from_date = EXCLUDED.from_date, due_date = EXCLUDED.due_date, principal = EXCLUDED.principal,
     interest = EXCLUDED.interest, fees = EXCLUDED.fees, penalty = EXCLUDED.penalty,
     paid_principal = EXCLUDED.paid_principal, paid_interest = EXCLUDED.paid_interest,
     paid_fees = EXCLUDED.paid_fees, paid_penalty = EXCLUDED.paid_penalty,
     accrued_interest = EXCLUDED.accrued_interest, status = EXCLUDED.status, paid_on = EXCLUDED.paid_on,
-    interest_from = EXCLUDED.interest_from, interest_fixed = EXCLUDED.interest_fixed"""
+    interest_from = EXCLUDED.interest_from, interest_fixed = EXCLUDED.interest_fixed,
+    fees_charged = EXCLUDED.fees_charged"""
 
 
 def _paid_on(state: eng.LoanState) -> dict[int, dt.date]:
@@ -639,7 +635,8 @@ def _store_state(conn: psycopg.Connection, loan: dict[str, Any], state: eng.Loan
         "ppen": [r.paid_penalty for r in rows], "acc": [r.accrued_interest for r in rows],
         "st": ["pending" if r.status == "future" else r.status for r in rows],
         "paid_on": [paid_on.get(r.number) if r.status == "paid" else None for r in rows],
-        "ifrom": [r.interest_from for r in rows], "ifix": [r.interest_fixed for r in rows]})
+        "ifrom": [r.interest_from for r in rows], "ifix": [r.interest_fixed for r in rows],
+        "fch": [r.fees_charged for r in rows]})
 
     # a new schedule version when the engine's current schedule differs from the stored current one
     version = loan["schedule_version"]
@@ -690,11 +687,12 @@ def _post(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, 
                           source=("loan_transaction", txn_id),
                           metadata={"loan_id": loan["id"], "value_date": value_date.isoformat()})
         entry_ids.append(entry_id)
-        sets = ", ".join(f"{k} = %({k})s" for k in posting.FIGURES)
-        conn.execute(f"UPDATE loan_posted_totals SET {sets}, written_off = %(wo)s, as_of = %(as_of)s, "
-                     f"updated_at = now() WHERE loan_id = %(loan)s",
-                     {**{k: new[k] for k in posting.FIGURES}, "as_of": today, "loan": loan["id"],
-                      "wo": sum((new[k] for k in posting.WRITE_OFFS), Decimal(0))})
+    # as_of: the date the stored state is as of (close of business carries it on from there)
+    sets = ", ".join(f"{k} = %({k})s" for k in posting.FIGURES)
+    conn.execute(f"UPDATE loan_posted_totals SET {sets}, written_off = %(wo)s, as_of = %(as_of)s, "
+                 f"updated_at = now() WHERE loan_id = %(loan)s",
+                 {**{k: new[k] for k in posting.FIGURES}, "as_of": today, "loan": loan["id"],
+                  "wo": sum((new[k] for k in posting.WRITE_OFFS), Decimal(0))})
     return entry_ids, diff
 
 
