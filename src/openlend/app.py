@@ -72,6 +72,7 @@ def create_app() -> FastAPI:
     from .lines.api import router as lines_router
     from .loans.api import router as loans_router
     from .products.api import router as products_router
+    from .origination.api import router as origination_router
     from .reports.api import router as reports_router
     from .schedule.api import router as schedule_router
 
@@ -142,6 +143,7 @@ def create_app() -> FastAPI:
     v1.include_router(lines_router)
     v1.include_router(loans_router)
     v1.include_router(reports_router)
+    v1.include_router(origination_router)
     app.include_router(v1)
 
     @app.get("/health", tags=["meta"])

@@ -93,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .products.cli import register as register_products
     from .ledger.cli import register as register_ledger
 
+    from .cob.cli import register as register_cob
+
     register_products(sub)
     register_ledger(sub)
+    register_cob(sub)
+    __import__("openlend.decisioning.cli", fromlist=["register"]).register(sub)  # openlend model ...
     return parser
 
 

@@ -12,8 +12,9 @@ from .. import errors
 from ..customers.api import problems
 from ..web import DB, Principal, idempotent
 from . import service
-from .schemas import (DueDayChange, LoanList, LoanOut, PayoffCreate, PrepaymentCreate, RepaymentCreate,
-                      RescheduleCreate, ReversalCreate, ScheduleOut, ServicingResult, TransactionList, WriteOffCreate)
+from .schemas import (ChargeCreate, DueDayChange, LoanList, LoanOut, PayoffCreate, PrepaymentCreate, RefundCreate,
+                      RepaymentCreate, RescheduleCreate, ReversalCreate, ScheduleOut, ServicingResult, TransactionList,
+                      WriteOffCreate)
 
 router = APIRouter(prefix="/loans", tags=["loans"])
 
@@ -147,7 +148,30 @@ def reverse(loan_id: str, txn_id: str, request: Request, database: DB, principal
 
 
 @router.get("/{loan_id}/transactions", response_model=TransactionList, summary="A loan's transactions",
-            description="In the order entered; reversed ones are kept and marked.", responses=problems(errors.NOT_FOUND))
-def list_transactions(loan_id: str, database: DB):
+            description=("In the order entered (oldest first: a loan's history reads forward); reversed ones are "
+                         "kept and marked. Paged with `limit` and `cursor` (the previous page's `next_cursor`)."),
+            responses=problems(errors.NOT_FOUND, errors.VALIDATION))
+def list_transactions(loan_id: str, database: DB, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                      cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None):
     with database.transaction() as conn:
-        return service.list_transactions(conn, loan_id)
+        return service.list_transactions(conn, loan_id, limit=limit, cursor=cursor)
+
+
+@router.post("/{loan_id}/charges", status_code=201, response_model=ServicingResult, summary="Charge a fee",
+             description=("A fee on the installment whose period holds `value_date` (default: the business date), "
+                          "recognised at once (Dr 1120 / Cr 4100); it shows on the schedule and in the payoff quote. "
+                          "Reversible. Requires an `Idempotency-Key`."), responses=problems(*_MONEY))
+def charge(loan_id: str, body: ChargeCreate, request: Request, database: DB, principal: Principal):
+    return idempotent(request, database, principal, _doc(body), lambda conn: (201, service.charge(
+        conn, loan_id, amount=body.amount, name=body.name, value_date=body.value_date,
+        currency=body.currency)), required=True)
+
+
+@router.post("/{loan_id}/refunds", status_code=201, response_model=ServicingResult, summary="Refund overpayment",
+             description=("Pays back overpayment held on the loan (at most what is held on the value date), also on "
+                          "a paid-off loan: Dr 2100 / Cr 1300 disbursement clearing. Reversible. Requires an "
+                          "`Idempotency-Key`."), responses=problems(*_MONEY))
+def refund(loan_id: str, body: RefundCreate, request: Request, database: DB, principal: Principal):
+    return idempotent(request, database, principal, _doc(body), lambda conn: (201, service.refund(
+        conn, loan_id, amount=body.amount, value_date=body.value_date, channel=body.channel,
+        currency=body.currency)), required=True)

@@ -9,7 +9,8 @@ The fold
     :func:`run` starts from the schedule of the terms (the disbursement is implied: amount = the
     schedule's principal, on its disbursement date) and applies the events in the order
     ``(value_date, kind rank, seq, id)``: disbursement 0; charges 1; due-day and term changes 2;
-    repayments and prepayments 3; write-off 4 (a write-off closes the day).  Before the events of a
+    repayments and prepayments 3; write-off 4 (a write-off closes the day); refunds 5 (after the
+    day's payments, so money received on the day of a refund counts towards it).  Before the events of a
     day D the penalty of every day up to and including D is charged (penalty is on the overdue
     principal *at the start* of the day); after the last event, up to ``as_of``.  A reversed
     event is simply not passed.  Entering an event with an earlier date re-runs the whole fold,
@@ -49,9 +50,9 @@ Allocation
     over the future installments one by one in the same component order (Fineract's "next
     installment"; a future installment's scheduled interest is then paid before it accrues and is
     recognised when paid).  **Overpayment** (money left once everything the loan owes is paid) is
-    held on the loan (``totals.overpayment``, account 2100) for an operator to refund or apply: it
-    is never turned into a prepayment, because a prepayment is the borrower's choice of option and
-    date.
+    held on the loan (``totals.overpayment``, account 2100) for an operator to refund (``Refund``)
+    or apply: it is never turned into a prepayment, because a prepayment is the borrower's choice of
+    option and date.
 
 Payoff
     What closes the loan on P: all unpaid principal, the unpaid interest, fees and penalty of the
@@ -101,20 +102,33 @@ Write-off
     interest accrued to that day and unpaid, fees charged and penalty) is written off; nothing
     accrues afterwards.
 
+Refunds (``Refund``)
+    Pay back to the borrower part or all of the overpayment held on the loan: ``totals.overpayment``
+    (held) goes down by the amount and ``totals.overpayment_refunded`` (cumulative) up; nothing else
+    moves (no installment, no status, no ``closed_on``).  Refused (``refund-exceeds-overpayment``)
+    when the amount is more than what is held after the events up to and including its value date
+    (same-day payments first: rank 5).  A reversal that would take back money already refunded
+    (say, of the overpaying repayment) is therefore refused by the re-run fold until the refund is
+    reversed first.
+
 Closed loans and refusals
-    Any event ordered after the closing event (payoff or write-off) is refused, as are events
-    before the disbursement or after ``as_of``, amounts that are not positive Decimals with the
-    currency's places, due days outside 1..28, terms outside 1..1200 and re-laying a schedule while
-    interest from an interest-payment grace period is still deferred.  :class:`LoanRuleError`
-    carries ``code``, ``field`` and a message; the service maps it to a 422 problem.
+    Any event ordered after the closing event (payoff or write-off) is refused, except a refund:
+    the overpayment is typically left on a loan by the payment that paid it off, and returning it
+    changes nothing the closing event froze (the loan stays closed; penalty is not charged past
+    ``closed_on``).  Also refused: events before the disbursement or after ``as_of``, amounts that
+    are not positive Decimals with the currency's places, due days outside 1..28, terms outside
+    1..1200 and re-laying a schedule while interest from an interest-payment grace period is still
+    deferred.  :class:`LoanRuleError` carries ``code``, ``field`` and a message; the service maps it
+    to a 422 problem.
 
 Cumulative figures (``totals``, as of ``as_of``; frozen at ``closed_on`` for a closed loan)
     disbursed, upfront_fees, principal_repaid, interest_accrued, interest_repaid, fees_charged
     (upfront fees, charges and prepayment fees when charged, an installment fee when due, or when
     paid earlier), fees_repaid (upfront fees included: settled by deduction at disbursement),
-    penalty_charged, penalty_repaid, overpayment, written_off_*.  Invariants (property-tested):
-    disbursed = principal_repaid + outstanding.principal + written_off_principal; the paid
-    components (less the upfront fees) plus the overpayment equal the sum of the payments.
+    penalty_charged, penalty_repaid, overpayment (held now), written_off_*, overpayment_refunded
+    (cumulative).  Invariants (property-tested): disbursed = principal_repaid +
+    outstanding.principal + written_off_principal; the paid components (less the upfront fees)
+    plus the overpayment held and refunded equal the sum of the payments.
 
 Known limit
     With the *daily* basis, a monthly loan anchored on the 29th-31st whose schedule is re-laid
@@ -140,6 +154,7 @@ from .engine_relayout import keep_installment, relay, tail_interest
 
 __all__ = [
     "LoanTerms", "Disbursement", "Repayment", "Prepayment", "ChangeDueDay", "Reschedule", "WriteOff", "Charge",
+    "Refund",
     "run", "payoff_quote", "due_day_change_quote", "LoanState", "LoanInstallment", "Allocation",
     "InstallmentAllocation", "ScheduleVersion", "Totals", "Outstanding", "Quote", "DueDayQuote", "LoanRuleError",
     "COMPONENTS", "STRATEGIES", "PREPAYMENT_MODES", "bucket_for",
@@ -288,7 +303,18 @@ class WriteOff:
     rank = 4
 
 
-_EVENT_TYPES = (Disbursement, Charge, ChangeDueDay, Reschedule, Repayment, Prepayment, WriteOff)
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """Overpayment held on the loan paid back to the borrower on ``value_date`` (see *Refunds*)."""
+    id: str
+    value_date: date
+    amount: Decimal
+    seq: int = 0
+    channel: str | None = None
+    rank = 5
+
+
+_EVENT_TYPES = (Disbursement, Charge, ChangeDueDay, Reschedule, Repayment, Prepayment, WriteOff, Refund)
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -369,11 +395,12 @@ class Totals(NamedTuple):
     fees_repaid: Decimal
     penalty_charged: Decimal
     penalty_repaid: Decimal
-    overpayment: Decimal
+    overpayment: Decimal            # held now (received less refunded)
     written_off_principal: Decimal
     written_off_interest: Decimal
     written_off_fees: Decimal
     written_off_penalty: Decimal
+    overpayment_refunded: Decimal = Decimal(0)   # cumulative: paid back out of the overpayment held
 
 
 class Outstanding(NamedTuple):
@@ -505,7 +532,7 @@ class _Rec:
 class _Loan:
     __slots__ = ("terms", "t", "q", "zero", "rows", "pen_day", "pen_rate", "pen_year", "order", "strategy",
                  "overpayment", "closed_on", "closed", "versions", "allocations", "level", "anchor_day", "wo",
-                 "fee_fn", "upfront", "applied")
+                 "fee_fn", "upfront", "applied", "refunded")
 
     def __init__(self, terms: LoanTerms):
         t = terms.schedule
@@ -524,6 +551,7 @@ class _Loan:
         self.order = tuple(_COMP[c] for c in terms.allocation_order)
         self.strategy = terms.allocation_strategy
         self.overpayment = zero
+        self.refunded = zero
         self.closed_on: date | None = None
         self.closed: str | None = None
         self.versions = [ScheduleVersion(1, "original", t.disbursement_date, None, original)]
@@ -991,6 +1019,15 @@ class _Loan:
         target[_F] += amount
         target[_CH] += amount
 
+    def refund(self, ev: Refund, amount: Decimal) -> None:
+        held = self.overpayment
+        if amount > held:
+            raise LoanRuleError("refund-exceeds-overpayment", "amount",
+                                f"{amount} is more than the overpayment held on {ev.value_date.isoformat()} ({held})",
+                                ev.id)
+        self.overpayment = held - amount
+        self.refunded += amount
+
     def write_off(self, ev: WriteOff) -> None:
         d = ev.value_date
         zero = self.zero
@@ -1064,7 +1101,7 @@ class _Loan:
         t = self.t
         wp, wi, wf, wpen = self.wo
         totals = Totals(t.principal.quantize(self.q), upfront, pp, acc_total, ip, fc + upfront, fp + upfront, pc, pr,
-                        self.overpayment, wp, wi, wf, wpen)
+                        self.overpayment, wp, wi, wf, wpen, self.refunded)
         o_p = t.principal - pp - wp
         o_i = acc_total - ip - wi
         o_f = fc - fp - wf
@@ -1138,10 +1175,16 @@ def _fold(terms: LoanTerms, events: Iterable, as_of: date) -> _Loan:
         if d > as_of:
             raise LoanRuleError("future-value-date", "value_date",
                                 f"{d.isoformat()} is after the business date {as_of.isoformat()}", ev.id)
+        kind = type(ev)
+        if kind is Refund:      # money held on the loan: a closed loan takes it (see *Refunds*)
+            if loan.closed is None:
+                loan.charge_penalty(d)
+            loan.refund(ev, _check_amount(ev, q, places))
+            loan.applied.append(ev.id)
+            continue
         if loan.closed is not None:
             raise LoanRuleError("loan-closed", "value_date",
                                 f"the loan was {loan.closed.replace('_', ' ')} on {loan.closed_on.isoformat()}", ev.id)
-        kind = type(ev)
         if kind is Disbursement:
             amount = _check_amount(ev, q, places)
             if d != disb or amount != t.principal:

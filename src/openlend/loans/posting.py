@@ -17,6 +17,7 @@ interest_repaid        1310 repayment clearing            1110 interest receivab
 fees_repaid            1310 repayment clearing            1120 fees receivable
 penalty_repaid         1310 repayment clearing            1130 penalty receivable
 overpayment            1310 repayment clearing            2100 customer overpayments
+overpayment_refunded   1310 repayment clearing            1300 disbursement clearing
 written_off_principal  5000 write-off expense             1100 principal
 written_off_interest   5000 write-off expense             1110 interest receivable
 written_off_fees       5000 write-off expense             1120 fees receivable
@@ -24,7 +25,14 @@ written_off_penalty    5000 write-off expense             1130 penalty receivabl
 =====================  =================================  ==================================
 
 The cash lines (1310) are summed into one debit: the money the event brought in (negative for a
-reversal).  ``disbursed`` and ``upfront_fees`` are posted by the drawdown (see
+reversal).  ``overpayment`` is the overpayment *held* and ``overpayment_refunded`` what was paid
+back out of it (cumulative): a refund moves the first down and the second up by the same amount,
+so its 1310 lines cancel and the entry is Dr 2100 / Cr 1300 (the money goes out to the borrower's
+account through disbursement clearing, as a payout does); its reversal is the mirror.  A
+difference of ``overpayment`` from anything else (a payment, its reversal, a backdated replay)
+stays against 1310.
+
+``disbursed`` and ``upfront_fees`` are posted by the drawdown (see
 :mod:`.disbursement`) and never change afterwards.
 """
 
@@ -34,7 +42,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 PRINCIPAL, INTEREST, FEES, PENALTY = "1100", "1110", "1120", "1130"
-CLEARING, OVERPAYMENTS = "1310", "2100"
+CLEARING, OVERPAYMENTS, DISBURSEMENT_CLEARING = "1310", "2100", "1300"
 INTEREST_INCOME, FEE_INCOME, PENALTY_INCOME = "4000", "4100", "4200"
 WRITE_OFF = "5000"
 
@@ -46,8 +54,12 @@ RECEIPTS = {"principal_repaid": PRINCIPAL, "interest_repaid": INTEREST, "fees_re
 WRITE_OFFS = {"written_off_principal": PRINCIPAL, "written_off_interest": INTEREST,
               "written_off_fees": FEES, "written_off_penalty": PENALTY}
 
+# paid back to the borrower: (figure -> the account credited; its debit is the summed 1310 line)
+REFUNDS = {"overpayment_refunded": DISBURSEMENT_CLEARING}
+
 # the figures loan_posted_totals keeps (besides ``disbursed``, fixed at drawdown)
-FIGURES = tuple(ACCRUALS) + tuple(RECEIPTS) + tuple(WRITE_OFFS)
+FIGURES = tuple(ACCRUALS) + tuple(RECEIPTS) + tuple(REFUNDS) + tuple(WRITE_OFFS)
+_CASH = {**RECEIPTS, **REFUNDS}
 
 
 def differences(new: Mapping[str, Decimal], posted: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -64,8 +76,8 @@ def journal_lines(diff: Mapping[str, Decimal], currency: str) -> list[tuple[str,
         d = diff.get(k, Decimal(0))
         if d:
             lines += [(dr, currency, d), (cr, currency, -d)]
-    cash = sum((diff.get(k, Decimal(0)) for k in RECEIPTS), Decimal(0))
-    credits = [(acct, currency, -diff[k]) for k, acct in RECEIPTS.items() if diff.get(k)]
+    cash = sum((diff.get(k, Decimal(0)) for k in _CASH), Decimal(0))
+    credits = [(acct, currency, -diff[k]) for k, acct in _CASH.items() if diff.get(k)]
     if credits:
         if cash:
             lines.append((CLEARING, currency, cash))
@@ -80,7 +92,8 @@ def journal_lines(diff: Mapping[str, Decimal], currency: str) -> list[tuple[str,
 
 
 def cash_received(diff: Mapping[str, Decimal]) -> Decimal:
-    return sum((diff.get(k, Decimal(0)) for k in RECEIPTS), Decimal(0))
+    """The 1310 line: money received less money refunded out of overpayment."""
+    return sum((diff.get(k, Decimal(0)) for k in _CASH), Decimal(0))
 
 
 def balances(t: Mapping[str, Decimal]) -> dict[str, Decimal]:

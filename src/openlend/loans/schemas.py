@@ -129,6 +129,22 @@ class WriteOffCreate(Model):
     reason: str | None = Field(None, max_length=500)
 
 
+class ChargeCreate(Model):
+    amount: Amount = Field(description="The fee, a decimal string in major units.", examples=["20.00"])
+    name: str = Field(min_length=1, max_length=100, description="What the fee is for (shown on the transaction).",
+                      examples=["late_statement_fee"])
+    currency: str | None = Field(None, min_length=3, max_length=3, description="Must be the loan's (the default).")
+    value_date: dt.date | None = Field(None, description="Default: the business date; the fee goes on the "
+                                                         "installment whose period holds it.")
+
+
+class RefundCreate(Model):
+    amount: Amount = Field(description="At most the overpayment held on the value date.", examples=["10.00"])
+    channel: str | None = Field(None, max_length=50, examples=["bank_transfer"])
+    currency: str | None = Field(None, min_length=3, max_length=3, description="Must be the loan's (the default).")
+    value_date: dt.date | None = Field(None, description="Default: the business date.")
+
+
 class ReversalCreate(Model):
     reason: str | None = Field(None, max_length=500)
 

@@ -37,7 +37,7 @@ from ..schedule.io import parse_terms
 from ..settings import get_settings
 from ..listing import id_cursor, page
 from ..web import iso_ts
-from .disbursement import Disbursement, Disburser, get_disburser
+from .disbursement import ClearingDisburser, Disbursement, DisbursementResult, Disburser, get_disburser
 
 RATE_PLACES = 6  # loans.annual_rate is numeric(12, 6)
 
@@ -242,8 +242,13 @@ def _check_id(loan_id: str) -> None:
 def load(conn: psycopg.Connection, loan_id: str, *, for_update: bool = False) -> dict[str, Any]:
     """The loan's row in native form (Decimals, dates, ``terms``/``rules`` JSON); 404 Problem when unknown."""
     _check_id(loan_id)
-    row = conn.execute(f"SELECT {_LOAN_COLS} FROM loans l WHERE l.id = %s AND l.livemode = %s"
-                       + (" FOR UPDATE" if for_update else ""), [loan_id, _livemode()]).fetchone()
+    if for_update:   # the posted totals first, then the loan: the lock order close of business uses too
+        row = conn.execute(f"SELECT {_LOAN_COLS} FROM loan_posted_totals pt JOIN loans l ON l.id = pt.loan_id "
+                           "WHERE pt.loan_id = %s AND l.livemode = %s FOR UPDATE OF pt, l",
+                           [loan_id, _livemode()], prepare=True).fetchone()
+    else:
+        row = conn.execute(f"SELECT {_LOAN_COLS} FROM loans l WHERE l.id = %s AND l.livemode = %s",
+                           [loan_id, _livemode()], prepare=True).fetchone()
     if row is None:
         raise errors.not_found("loan", loan_id)
     return row
@@ -255,10 +260,16 @@ def load_for_update(conn: psycopg.Connection, loan_id: str) -> dict[str, Any]:
 
 
 def _installments(conn: psycopg.Connection, loan_id: str) -> list[dict[str, Any]]:
+    """The current installments; accrued interest as of the loan's state date (close of business moves
+    it every day without rewriting each row: ``installment_accrued`` is the design's accrual rule)."""
     return conn.execute(
-        "SELECT number, from_date, due_date, principal, interest, fees, penalty, paid_principal, paid_interest, "
-        "paid_fees, paid_penalty, accrued_interest, status, paid_on FROM loan_installments WHERE loan_id = %s "
-        "ORDER BY number", [loan_id]).fetchall()
+        "SELECT i.number, i.from_date, i.due_date, i.principal, i.interest, i.fees, i.penalty, i.paid_principal, "
+        "i.paid_interest, i.paid_fees, i.paid_penalty, "
+        "CASE WHEN l.status IN ('active', 'overdue') THEN installment_accrued(i.interest, i.interest_fixed, "
+        "  i.paid_interest, i.from_date, i.due_date, i.interest_from, pt.as_of, (l.terms -> 'rounding' ->> 'places')::int) "
+        "  ELSE i.accrued_interest END AS accrued_interest, i.status, i.paid_on "
+        "FROM loan_installments i JOIN loans l ON l.id = i.loan_id JOIN loan_posted_totals pt ON pt.loan_id = l.id "
+        "WHERE i.loan_id = %s ORDER BY i.number", [loan_id], prepare=True).fetchall()
 
 
 def _load_with_disbursement(conn: psycopg.Connection, loan_id: str) -> dict[str, Any]:
@@ -333,6 +344,9 @@ _LINE_WITH_PRODUCT = """
       JOIN loan_products p ON p.id = c.product_id
       JOIN loan_product_versions v ON v.product_id = c.product_id AND v.version = c.product_version
      WHERE c.id = %s AND c.livemode = %s"""
+# the same, with the business date (:func:`business_date`) in the same round trip
+_LINE_WITH_PRODUCT_AND_DATE = _LINE_WITH_PRODUCT.replace(
+    "v.config\n", "v.config, (SELECT s.business_date FROM system_state s) AS business_date\n", 1)
 
 _INSERT_LOAN = """
 WITH l AS (
@@ -375,12 +389,12 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
              first_due_date: dt.date | None = None, currency: str | None = None,
              disburser: Disburser | None = None) -> dict[str, Any]:
     """Draw ``amount`` on a credit line as a new loan (see the module docstring); the loan as the API shows it."""
-    today = business_date(conn)
     line = None
     if has_prefix(line_id, "line"):
-        line = conn.execute(_LINE_WITH_PRODUCT, [line_id, _livemode()], prepare=True).fetchone()
+        line = conn.execute(_LINE_WITH_PRODUCT_AND_DATE, [line_id, _livemode()], prepare=True).fetchone()
     if line is None:
         raise errors.not_found("credit line", line_id)
+    today = line["business_date"] or lines.today()   # as business_date(conn) answers
     c = line["currency"]
     if currency is not None:
         try:
@@ -421,9 +435,15 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
                       errors=[{"pointer": "/first_due_date" if first_due_date else "/annual_rate",
                                "detail": f"the APR would exceed {cap}%"}])
 
-    lines.reserve(conn, line_id, amount, on=today)   # the limit invariant: one guarded statement
-    loan = _insert_loan(conn, line, product, terms, schedule, today=today)
-    result = _disburse(conn, loan, today, disburser or get_disburser())
+    disburser = disburser or get_disburser()
+    if _books_in_sql(disburser):
+        # reserve, loan, schedule, transaction, posted totals and the disbursement entry: one call
+        loan = _insert_loan(conn, line, product, terms, schedule, today=today, disburser=disburser)
+        result = DisbursementResult("pending", disburser.channel, (loan["_entry"],))
+    else:
+        lines.reserve(conn, line_id, amount, on=today)   # the limit invariant: one guarded statement
+        loan = _insert_loan(conn, line, product, terms, schedule, today=today)
+        result = _disburse(conn, loan, today, disburser)
     loan.update(disb_id=loan["_txn"], disb_txn_status="active", disb_channel=result.channel,
                 disb_entry_ids=list(result.entry_ids), disb_details={"disbursement_status": result.status})
     sched = render_schedule(loan, [
@@ -435,27 +455,69 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
     return render(loan, sched)
 
 
+def _books_in_sql(disburser: Disburser) -> bool:
+    """Whether the drawdown's one SQL call books the disbursement entry itself: for the clearing
+    disburser (whatever its account codes), whose ``disburse`` does nothing else."""
+    return isinstance(disburser, ClearingDisburser) and type(disburser).disburse is ClearingDisburser.disburse \
+        and type(disburser).journal_lines is ClearingDisburser.journal_lines
+
+
+_DRAWDOWN_CALL = ("SELECT * FROM loan_drawdown(%(line)s, %(principal)s, %(today)s, %(id)s, %(customer)s, %(product)s, "
+                  "%(version)s, %(currency)s, %(rate)s, %(term)s, %(method)s, %(disb)s, %(first)s, %(maturity)s, "
+                  "%(upfront)s, %(net)s, %(apr_n)s, %(apr_e)s, %(terms)s, %(rules)s, %(lm)s, %(n)s::int[], "
+                  "%(from)s::date[], %(due)s::date[], %(p)s::numeric[], %(i)s::numeric[], %(f)s::numeric[], "
+                  "%(o)s::numeric[], %(txn)s, %(channel)s, %(details)s, %(entry_ids)s::text[], %(entry)s, "
+                  "%(accounts)s::text[], %(currencies)s::text[], %(amounts)s::numeric[])")
+
+
 def _insert_loan(conn: psycopg.Connection, line: dict[str, Any], product: dict[str, Any], terms: ScheduleTerms,
-                 schedule: Schedule, *, today: dt.date) -> dict[str, Any]:
+                 schedule: Schedule, *, today: dt.date, disburser: ClearingDisburser | None = None) -> dict[str, Any]:
+    """Write the loan (see the module docstring).  With ``disburser`` (a :class:`ClearingDisburser`),
+    also reserve the limit and book the disbursement entry, all in one call of ``loan_drawdown``
+    (migration 0006); a refused reservation raises the line's refusal and writes nothing."""
     rows = schedule.installments
     apr = schedule.apr()
     loan_id, txn_id, entry_id = new_id("loan"), new_id("txn"), new_id("je")
-    loan = conn.execute(_INSERT_LOAN, {
-        "id": loan_id, "today": today, "line": line["id"], "customer": line["customer_id"],
-        "product": line["product_id"], "version": line["product_version"], "currency": line["currency"],
-        "principal": terms.principal, "rate": terms.annual_rate, "term": terms.term, "method": terms.method,
-        "disb": terms.disbursement_date, "first": rows[0].due_date, "maturity": rows[-1].due_date,
-        "upfront": schedule.upfront_fees, "net": schedule.net_disbursed, "apr_n": apr.nominal,
-        "apr_e": apr.effective, "terms": Jsonb(terms_to_json(terms)), "rules": Jsonb(_rules_json(product, terms.annual_rate)),
-        "lm": _livemode(),
-        "n": [r.number for r in rows], "from": [r.from_date for r in rows], "due": [r.due_date for r in rows],
-        "p": [r.principal for r in rows], "i": [r.interest for r in rows], "f": [r.fees for r in rows],
-        "o": [r.outstanding for r in rows],
-        "txn": txn_id, "channel": "clearing", "details": Jsonb({"disbursement_status": "pending",
-                                                                 "net_amount": format(schedule.net_disbursed, "f"),
-                                                                 "upfront_fees": format(schedule.upfront_fees, "f")}),
-        "entry_ids": [entry_id],
-    }).fetchone()
+    if disburser is not None:
+        d = Disbursement(loan_id=loan_id, receipt_no="", customer_id=line["customer_id"], transaction_id=txn_id,
+                         entry_id=entry_id, currency=line["currency"], principal=terms.principal,
+                         upfront_fees=schedule.upfront_fees, net_amount=schedule.net_disbursed,
+                         value_date=terms.disbursement_date, booking_date=today)
+        ledger.validate_entry_id(entry_id)
+        accounts, currencies, amounts = ledger.validate_lines(disburser.journal_lines(d))
+        sql, extra = _DRAWDOWN_CALL, {"line": line["id"], "entry": entry_id, "accounts": accounts,
+                                      "currencies": currencies, "amounts": amounts}
+    else:
+        sql, extra = _INSERT_LOAN, {}
+    try:
+        loan = conn.execute(sql, {**extra,
+            "id": loan_id, "today": today, "line": line["id"], "customer": line["customer_id"],
+            "product": line["product_id"], "version": line["product_version"], "currency": line["currency"],
+            "principal": terms.principal, "rate": terms.annual_rate, "term": terms.term, "method": terms.method,
+            "disb": terms.disbursement_date, "first": rows[0].due_date, "maturity": rows[-1].due_date,
+            "upfront": schedule.upfront_fees, "net": schedule.net_disbursed, "apr_n": apr.nominal,
+            "apr_e": apr.effective, "terms": Jsonb(terms_to_json(terms)), "rules": Jsonb(_rules_json(product, terms.annual_rate)),
+            "lm": _livemode(),
+            "n": [r.number for r in rows], "from": [r.from_date for r in rows], "due": [r.due_date for r in rows],
+            "p": [r.principal for r in rows], "i": [r.interest for r in rows], "f": [r.fees for r in rows],
+            "o": [r.outstanding for r in rows],
+            "txn": txn_id, "channel": "clearing", "details": Jsonb({"disbursement_status": "pending",
+                                                                     "net_amount": format(schedule.net_disbursed, "f"),
+                                                                     "upfront_fees": format(schedule.upfront_fees, "f")}),
+            "entry_ids": [entry_id],
+            }, prepare=True).fetchone()
+    except psycopg.Error as exc:
+        if disburser is None:
+            raise
+        problem = ledger._translate(exc, accounts)   # an account of the disburser's that the chart lacks
+        if problem is None:
+            raise
+        raise problem from None
+    if loan is None:   # loan_drawdown: the line could not lend the amount, nothing was written
+        problem = lines.refusal(lines.load(conn, line["id"]), terms.principal, on=today)
+        if problem is None:  # cannot happen: the statement's guard is this check
+            raise RuntimeError(f"reserve on {line['id']} refused for no reason")
+        raise problem
     loan["_txn"], loan["_entry"] = txn_id, entry_id
     return loan
 
@@ -499,9 +561,10 @@ LOAN_CLOSED = errors.problem_type(
     "The loan is paid off or written off: it takes no new events (a reversal of its closing event reopens it).")
 NOT_REVERSIBLE = errors.problem_type(
     "transaction-not-reversible", "Transaction cannot be reversed", 409,
-    "Only an active repayment, prepayment, due-day change, reschedule, charge or write-off can be reversed, once.")
+    "Only an active repayment, prepayment, due-day change, reschedule, charge, write-off or refund can be reversed, "
+    "once.")
 
-_EVENT_TYPES = ("repayment", "prepayment", "due_day_change", "reschedule", "charge", "write_off")
+_EVENT_TYPES = ("repayment", "prepayment", "due_day_change", "reschedule", "charge", "write_off", "refund")
 _POINTERS = {"on": "/query/date", "as_of": "/value_date", "new_day": "/new_day", "new_term": "/new_term"}
 
 
@@ -549,6 +612,8 @@ def _event(t: dict[str, Any]):
         return eng.Charge(t["id"], t["value_date"], t["amount"], name=d.get("name", "charge"), seq=t["seq"])
     if k == "write_off":
         return eng.WriteOff(t["id"], t["value_date"], seq=t["seq"])
+    if k == "refund":
+        return eng.Refund(t["id"], t["value_date"], t["amount"], seq=t["seq"])
     raise AssertionError(k)
 
 
@@ -572,12 +637,16 @@ def _next_seq(conn: psycopg.Connection) -> int:
 
 def _open_loan(conn: psycopg.Connection, loan_id: str, currency: str | None = None) -> dict[str, Any]:
     loan = load_for_update(conn, loan_id)
+    _check_open(loan, loan_id, currency)
+    return loan
+
+
+def _check_open(loan: dict[str, Any], loan_id: str, currency: str | None = None) -> None:
     if currency is not None and currency != loan["currency"]:
         raise field_error(errors.VALIDATION, "/currency", f"the loan is in {loan['currency']}, not {currency}")
     if loan["status"] in ("paid_off", "written_off"):
         raise Problem(LOAN_CLOSED, f"Loan {loan_id} was {loan['status'].replace('_', ' ')} on "
                                    f"{loan['closed_on'].isoformat()}; it takes no new events.")
-    return loan
 
 
 def _money(d: Decimal) -> str:
@@ -729,6 +798,15 @@ def _insert_txn(conn: psycopg.Connection, loan: dict[str, Any], txn_id: str, seq
 def _finish(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, *, txn_id: str, seq: int,
             type_: str, value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any],
             today: dt.date, memo: str, reverses: str | None = None) -> dict[str, Any]:
+    with conn.pipeline():   # the statements that read nothing back go with the next one that does
+        return _finish_statements(conn, loan, state, txn_id=txn_id, seq=seq, type_=type_, value_date=value_date,
+                                  amount=amount, channel=channel, details=details, today=today, memo=memo,
+                                  reverses=reverses)
+
+
+def _finish_statements(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, *, txn_id: str,
+                       seq: int, type_: str, value_date: dt.date, amount: Decimal, channel: str | None,
+                       details: dict[str, Any], today: dt.date, memo: str, reverses: str | None) -> dict[str, Any]:
     alloc = state.allocations.get(txn_id)
     if alloc is not None:
         details["allocation"] = _allocation_json(alloc, currency_places(loan["currency"]))
@@ -765,24 +843,62 @@ def get_transaction(conn: psycopg.Connection, loan_id: str, txn_id: str) -> dict
     return _render_txn(row, row["currency"])
 
 
-def list_transactions(conn: psycopg.Connection, loan_id: str) -> dict[str, Any]:
-    """The loan's transactions in the order they were entered (reversed ones included, marked)."""
+def list_transactions(conn: psycopg.Connection, loan_id: str, *, limit: int = 20,
+                      cursor: str | None = None) -> dict[str, Any]:
+    """The loan's transactions in the order they were entered (reversed ones included, marked), a page at
+    a time: ``cursor`` is the previous page's ``next_cursor`` (the id of its last transaction)."""
     load(conn, loan_id)
+    id_cursor(cursor, "txn", "a transaction id")
+    after = ""
+    params: list[Any] = [loan_id]
+    if cursor is not None:
+        c = conn.execute("SELECT seq FROM loan_transactions WHERE id = %s AND loan_id = %s",
+                         [cursor, loan_id]).fetchone()
+        if c is None:
+            raise field_error(errors.VALIDATION, "/query/cursor", "must be a transaction id of this loan from "
+                              "next_cursor")
+        after = " AND t.seq > %s"
+        params.append(c["seq"])
     rows = conn.execute(f"SELECT {_TXN_COLS} FROM loan_transactions t JOIN loans l ON l.id = t.loan_id "
-                        "WHERE t.loan_id = %s ORDER BY t.seq", [loan_id]).fetchall()
-    return {"object": "list", "data": [_render_txn(r, r["currency"]) for r in rows], "has_more": False,
-            "next_cursor": None}
+                        f"WHERE t.loan_id = %s{after} ORDER BY t.seq LIMIT %s", params + [limit + 1]).fetchall()
+    return page(rows, limit, lambda r: _render_txn(r, r["currency"]))
+
+
+_EVENT_READS = (
+    # in this order, in one round trip (a pipeline): the loan's row lock first, so that the events are
+    # read after any concurrent event on the loan has committed
+    (f"SELECT {_LOAN_COLS} FROM loans l WHERE l.id = %s AND l.livemode = %s FOR UPDATE", "loan"),
+    ("SELECT business_date FROM system_state", None),
+    ("SELECT id, type, value_date, amount, seq, details FROM loan_transactions WHERE loan_id = %s "
+     "AND status = 'active' AND type = ANY(%s) ORDER BY seq", "events"),
+    ("SELECT nextval(pg_get_serial_sequence('loan_transactions', 'seq')) AS n", None),
+)
 
 
 def _event_use_case(conn: psycopg.Connection, loan_id: str, make, *, type_: str, value_date: dt.date | None,
                     amount: Decimal, channel: str | None, details: dict[str, Any], memo: str,
-                    currency: str | None = None) -> dict[str, Any]:
-    loan = _open_loan(conn, loan_id, currency)
-    today = business_date(conn)
+                    currency: str | None = None, check=None) -> dict[str, Any]:
+    """Lock the loan, fold in the new event ``make(txn_id, value_date, seq)`` and :func:`_finish`.
+    ``check(loan)``: a check of the request against the loan, before the loan's state is (amounts in
+    the loan's currency).  The reads (:func:`load_for_update`, :func:`business_date`, :func:`_events`,
+    :func:`_next_seq`) go in one round trip."""
+    _check_id(loan_id)
+    params = {"loan": [loan_id, _livemode()], "events": [loan_id, list(_EVENT_TYPES)], None: None}
+    with conn.pipeline():
+        cur = [conn.execute(sql, params[p], prepare=True) for sql, p in _EVENT_READS]
+        loan = cur[0].fetchone()
+        if loan is None:
+            raise errors.not_found("loan", loan_id)
+        r = cur[1].fetchone()
+        today = r["business_date"] if r and r["business_date"] else lines.today()   # as business_date(conn)
+        events = [_event(t) for t in cur[2].fetchall()]
+        seq = cur[3].fetchone()["n"]
+    if check is not None:
+        check(loan)
+    _check_open(loan, loan_id, currency)
     vd = value_date or today
     terms = loan_terms(loan)
-    events = _events(conn, loan_id)
-    txn_id, seq = new_id("txn"), _next_seq(conn)
+    txn_id = new_id("txn")
     state = _run(terms, events + [make(txn_id, vd, seq)], today)
     return _finish(conn, loan, state, txn_id=txn_id, seq=seq, type_=type_, value_date=vd, amount=amount,
                    channel=channel, details=details, today=today, memo=f"Loan {loan['receipt_no']} {memo}")
@@ -791,22 +907,20 @@ def _event_use_case(conn: psycopg.Connection, loan_id: str, make, *, type_: str,
 def repay(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, value_date: dt.date | None = None,
           channel: str | None = None, currency: str | None = None) -> dict[str, Any]:
     """A repayment (allocated by the product's order and strategy; at least the payoff figure pays the loan off)."""
-    loan = load(conn, loan_id)
-    lines.check_amount(amount, loan["currency"], "/amount")
     return _event_use_case(conn, loan_id, lambda i, d, s: eng.Repayment(i, d, amount, seq=s, channel=channel),
                            type_="repayment", value_date=value_date, amount=amount, channel=channel,
-                           details={}, memo="repayment", currency=currency)
+                           details={}, memo="repayment", currency=currency,
+                           check=lambda loan: lines.check_amount(amount, loan["currency"], "/amount"))
 
 
 def prepay(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, mode: str = "reduce_installment",
            value_date: dt.date | None = None, channel: str | None = None,
            currency: str | None = None) -> dict[str, Any]:
-    loan = load(conn, loan_id)
-    lines.check_amount(amount, loan["currency"], "/amount")
     return _event_use_case(conn, loan_id,
                            lambda i, d, s: eng.Prepayment(i, d, amount, mode=mode, seq=s, channel=channel),
                            type_="prepayment", value_date=value_date, amount=amount, channel=channel,
-                           details={"mode": mode}, memo=f"prepayment ({mode})", currency=currency)
+                           details={"mode": mode}, memo=f"prepayment ({mode})", currency=currency,
+                           check=lambda loan: lines.check_amount(amount, loan["currency"], "/amount"))
 
 
 def change_due_day(conn: psycopg.Connection, loan_id: str, *, new_day: int,
@@ -929,3 +1043,35 @@ def reverse(conn: psycopg.Connection, loan_id: str, txn_id: str, *, reason: str 
     return _finish(conn, loan, state, txn_id=rev_id, seq=seq, type_="reversal", value_date=t["value_date"],
                    amount=t["amount"], channel=None, details=details, today=today,
                    memo=f"Loan {loan['receipt_no']} {t['type'].replace('_', ' ')} {txn_id} reversed", reverses=txn_id)
+
+
+# --- charges, refunds, the transaction list ----------------------------------------------------------
+
+def charge(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, name: str,
+           value_date: dt.date | None = None, currency: str | None = None) -> dict[str, Any]:
+    """A fee charged on ``value_date`` (default: the business date), put on the installment whose period
+    holds the date; recognised at once (Dr 1120 / Cr 4100 through the difference posting)."""
+    loan = load(conn, loan_id)
+    lines.check_amount(amount, loan["currency"], "/amount")
+    return _event_use_case(conn, loan_id, lambda i, d, s: eng.Charge(i, d, amount, name=name, seq=s),
+                           type_="charge", value_date=value_date, amount=amount, channel=None,
+                           details={"name": name}, memo=f"charge {name}", currency=currency)
+
+
+def refund(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, value_date: dt.date | None = None,
+           channel: str | None = None, currency: str | None = None) -> dict[str, Any]:
+    """Pay back (part of) the overpayment held on the loan: Dr 2100 / Cr 1300 disbursement clearing (the
+    money goes out to the borrower's account, as a payout does).  A paid-off loan takes it (that is where
+    overpayment is left); more than is held on the value date is refused (422 ``refund-exceeds-overpayment``)."""
+    loan = load_for_update(conn, loan_id)      # not _open_loan: a closed loan takes a refund
+    if currency is not None and currency != loan["currency"]:
+        raise field_error(errors.VALIDATION, "/currency", f"the loan is in {loan['currency']}, not {currency}")
+    lines.check_amount(amount, loan["currency"], "/amount")
+    today = business_date(conn)
+    vd = value_date or today
+    txn_id, seq = new_id("txn"), _next_seq(conn)
+    state = _run(loan_terms(loan), _events(conn, loan_id) + [eng.Refund(txn_id, vd, amount, seq=seq, channel=channel)],
+                 today)
+    return _finish(conn, loan, state, txn_id=txn_id, seq=seq, type_="refund", value_date=vd, amount=amount,
+                   channel=channel, details={}, today=today,
+                   memo=f"Loan {loan['receipt_no']} overpayment refunded")

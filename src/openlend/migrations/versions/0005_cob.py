@@ -92,27 +92,53 @@ def upgrade() -> None:
     ALTER TABLE loan_transactions ADD CONSTRAINT loan_transactions_type_check CHECK (type IN (
         'disbursement', 'repayment', 'prepayment', 'due_day_change', 'reschedule', 'charge', 'write_off',
         'reversal', 'refund'));
+    ALTER TABLE loan_posted_totals
+        ADD COLUMN overpayment_refunded numeric(20,4) NOT NULL DEFAULT 0 CHECK (overpayment_refunded >= 0);
+    COMMENT ON COLUMN loan_posted_totals.overpayment_refunded IS
+      'Cumulative overpayment paid back to the borrower (Dr 2100 / Cr 1300); overpayment is what is still held';
 
+    -- One SELECT of one expression, not STRICT: the planner inlines it into the calling query (COB
+    -- evaluates it for every loan every day).  q = trunc(n * 10^places / d); r = n * 10^places - q * d,
+    -- the exact remainder; more than half a unit, or exactly half with q odd, goes away from zero.
     CREATE FUNCTION round_half_even_div(n numeric, d numeric, places integer) RETURNS numeric
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-        -- q = trunc(n * 10^places / d); r = the exact remainder; a tie goes to the even q
-        SELECT round((CASE WHEN 2 * abs(r) > abs(d) OR (2 * abs(r) = abs(d) AND mod(q, 2) <> 0)
-                           THEN q + sign(n) * sign(d) ELSE q END) / 10 ^ places::numeric, places)
-          FROM (SELECT q, n * 10 ^ places::numeric - q * d AS r
-                  FROM (SELECT div(n * 10 ^ places::numeric, d) AS q) a) b
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT round((div(n * 10 ^ places::numeric, d)
+                      + CASE WHEN 2 * abs(n * 10 ^ places::numeric - div(n * 10 ^ places::numeric, d) * d) > abs(d)
+                               OR (2 * abs(n * 10 ^ places::numeric - div(n * 10 ^ places::numeric, d) * d) = abs(d)
+                                   AND mod(div(n * 10 ^ places::numeric, d), 2) <> 0)
+                             THEN sign(n) * sign(d) ELSE 0 END) / 10 ^ places::numeric, places)
     $$;
     COMMENT ON FUNCTION round_half_even_div(numeric, numeric, integer) IS
       'n / d rounded half-even to places, exactly (banker''s rounding; round() rounds halves away from zero)';
+
+    -- The accrual rule of docs/design/servicing.md (loans/engine.py, _interest_to and result): the
+    -- interest of an installment accrued at the start of day as_of, never below the interest paid.
+    CREATE FUNCTION installment_accrued(interest numeric, fixed numeric, paid numeric, from_date date,
+                                        due_date date, interest_from date, as_of date, places integer)
+    RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT greatest(paid, CASE
+            WHEN as_of >= due_date THEN interest
+            WHEN as_of <= from_date THEN 0
+            WHEN as_of < coalesce(interest_from, from_date) THEN
+                round_half_even_div(fixed * (as_of - from_date), interest_from - from_date, places)
+            ELSE fixed + round_half_even_div((interest - fixed) * (as_of - coalesce(interest_from, from_date)),
+                                             due_date - coalesce(interest_from, from_date), places)
+        END)
+    $$;
+    COMMENT ON FUNCTION installment_accrued(numeric, numeric, numeric, date, date, date, date, integer) IS
+      'Interest of an installment accrued at the start of as_of (the design''s accrual rule), floored at the paid';
     """)
 
 
 def downgrade() -> None:
     op.execute("""
+    DROP FUNCTION installment_accrued(numeric, numeric, numeric, date, date, date, date, integer);
     DROP FUNCTION round_half_even_div(numeric, numeric, integer);
     ALTER TABLE loan_transactions DROP CONSTRAINT loan_transactions_type_check;
     ALTER TABLE loan_transactions ADD CONSTRAINT loan_transactions_type_check CHECK (type IN (
         'disbursement', 'repayment', 'prepayment', 'due_day_change', 'reschedule', 'charge', 'write_off', 'reversal'));
     ALTER TABLE loan_installments DROP COLUMN fees_charged;
+    ALTER TABLE loan_posted_totals DROP COLUMN overpayment_refunded;
     DROP TABLE notifications_outbox;
     DROP TABLE cob_batches;
     DROP TABLE cob_runs;

@@ -1,0 +1,1 @@
+"""Close of business: ``openlend cob`` (see :mod:`.service`)."""
