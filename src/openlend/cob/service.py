@@ -105,14 +105,15 @@ WITH cur AS (
                - installment_accrued(i.interest, i.interest_fixed, i.paid_interest, i.from_date, i.due_date,
                                      i.interest_from, %(d)s, b.places)) AS d_acc
       FROM cob_b b JOIN loan_installments i ON i.loan_id = b.id
-     WHERE i.from_date < %(t)s AND i.due_date >= %(t)s
+     WHERE i.loan_id BETWEEN %(first)s AND %(last)s AND i.from_date < %(t)s AND i.due_date >= %(t)s
      GROUP BY i.loan_id),
 ov AS (
     SELECT i.loan_id, sum(i.principal - i.paid_principal) AS overdue,
            min(i.number) FILTER (WHERE i.principal <> i.paid_principal OR i.interest <> i.paid_interest
                                     OR i.fees <> i.paid_fees OR i.penalty <> i.paid_penalty) AS target
       FROM cob_b b JOIN loan_installments i ON i.loan_id = b.id
-     WHERE i.due_date < %(t)s AND (b.status = 'overdue' OR b.next_due_date <= %(d)s)
+     WHERE i.loan_id BETWEEN %(first)s AND %(last)s AND i.due_date < %(t)s
+       AND (b.status = 'overdue' OR b.next_due_date <= %(d)s)
      GROUP BY i.loan_id),
 pen AS (
     SELECT ov.loan_id, ov.target,
@@ -122,7 +123,8 @@ pen AS (
 w AS (
     SELECT i.loan_id, i.number
       FROM cob_b b JOIN loan_installments i ON i.loan_id = b.id
-     WHERE b.next_due_date <= %(t)s AND i.due_date IN (%(d)s, %(t)s) AND i.status <> 'paid'
+     WHERE i.loan_id BETWEEN %(first)s AND %(last)s AND b.next_due_date <= %(t)s
+       AND i.due_date IN (%(d)s, %(t)s) AND i.status <> 'paid'
     UNION
     SELECT loan_id, target FROM pen WHERE amount > 0),
 upd AS (
@@ -160,25 +162,36 @@ _AGEING = """
 WITH st AS (
     SELECT b.id,
            min(i.due_date) FILTER (WHERE i.status <> 'paid') AS oldest_unpaid,
-           min(i.due_date) FILTER (WHERE i.status <> 'paid' AND i.due_date >= %(t)s) AS next_due
+           min(i.due_date) FILTER (WHERE i.status <> 'paid' AND i.due_date >= %(t)s) AS next_due,
+           sum(i.principal + i.interest + i.fees + i.penalty - i.paid_principal - i.paid_interest - i.paid_fees
+               - i.paid_penalty) FILTER (WHERE i.due_date < %(t)s) AS amount_overdue
       FROM cob_b b JOIN loan_installments i ON i.loan_id = b.id
-     WHERE b.status = 'overdue' OR b.next_due_date <= %(d)s
+     WHERE i.loan_id BETWEEN %(first)s AND %(last)s AND (b.status = 'overdue' OR b.next_due_date <= %(d)s)
      GROUP BY b.id),
 x AS (
-    SELECT id, next_due,
+    SELECT id, next_due, amount_overdue,
            CASE WHEN oldest_unpaid < %(t)s THEN %(t)s - oldest_unpaid ELSE 0 END AS dpd
-      FROM st)
-UPDATE loans l
-   SET days_past_due = x.dpd,
-       bucket = CASE WHEN x.dpd = 0 THEN 'M0' WHEN x.dpd <= 30 THEN 'M1' WHEN x.dpd <= 60 THEN 'M2'
-                     WHEN x.dpd <= 90 THEN 'M3' ELSE 'M4+' END,
-       status = CASE WHEN x.dpd > 0 THEN 'overdue' ELSE 'active' END,
-       next_due_date = x.next_due, updated_at = now()
-  FROM x
- WHERE l.id = x.id"""
+      FROM st),
+a AS (
+    UPDATE loans l
+       SET days_past_due = x.dpd,
+           bucket = CASE WHEN x.dpd = 0 THEN 'M0' WHEN x.dpd <= 30 THEN 'M1' WHEN x.dpd <= 60 THEN 'M2'
+                         WHEN x.dpd <= 90 THEN 'M3' ELSE 'M4+' END,
+           status = CASE WHEN x.dpd > 0 THEN 'overdue' ELSE 'active' END,
+           next_due_date = x.next_due, updated_at = now()
+      FROM x
+     WHERE l.id = x.id
+ RETURNING l.id, l.customer_id, l.receipt_no, l.currency, l.days_past_due, l.bucket, x.amount_overdue)
+-- overdue reminders on the chosen days past due
+INSERT INTO notifications_outbox (id, kind, customer_id, loan_id, business_date, payload)
+SELECT 'ntf_' || md5('overdue:' || a.id || ':' || %(t)s::text), 'overdue', a.customer_id, a.id, %(t)s,
+       jsonb_build_object('receipt_no', a.receipt_no, 'days_past_due', a.days_past_due, 'bucket', a.bucket,
+                          'currency', a.currency, 'amount_overdue', a.amount_overdue::text)
+  FROM a WHERE a.days_past_due = ANY(%(reminder_days)s)
+ON CONFLICT (kind, loan_id, business_date) DO NOTHING"""
 
-# Reminders: due in DUE_SOON_DAYS, due today, overdue on the chosen days.  Deterministic ids: a
-# re-run queues nothing twice.
+# Reminders before the due date: due in DUE_SOON_DAYS, due today.  Deterministic ids: a re-run
+# queues nothing twice.
 _REMINDERS = """
 INSERT INTO notifications_outbox (id, kind, customer_id, loan_id, business_date, payload)
 SELECT 'ntf_' || md5(r.kind || ':' || r.loan_id || ':' || %(t)s::text), r.kind, r.customer_id, r.loan_id, %(t)s,
@@ -192,18 +205,7 @@ SELECT 'ntf_' || md5(r.kind || ':' || r.loan_id || ':' || %(t)s::text), r.kind, 
                                              - i.paid_principal - i.paid_interest - i.paid_fees - i.paid_penalty)::text)
            AS payload
       FROM cob_b b JOIN loan_installments i ON i.loan_id = b.id
-     WHERE i.due_date IN (%(t)s, %(soon)s) AND i.status <> 'paid'
-    UNION ALL
-    SELECT 'overdue', l.id, l.customer_id,
-           jsonb_build_object('receipt_no', l.receipt_no, 'days_past_due', l.days_past_due, 'bucket', l.bucket,
-                              'currency', l.currency,
-                              'amount_overdue', (SELECT sum(i.principal + i.interest + i.fees + i.penalty
-                                                            - i.paid_principal - i.paid_interest - i.paid_fees
-                                                            - i.paid_penalty)::text
-                                                   FROM loan_installments i
-                                                  WHERE i.loan_id = l.id AND i.due_date < %(t)s))
-      FROM cob_b b JOIN loans l ON l.id = b.id
-     WHERE l.days_past_due = ANY(%(reminder_days)s)) r
+     WHERE i.loan_id BETWEEN %(first)s AND %(last)s AND i.due_date IN (%(t)s, %(soon)s) AND i.status <> 'paid') r
 ON CONFLICT (kind, loan_id, business_date) DO NOTHING"""
 
 _LAGGING = """
