@@ -12,9 +12,17 @@ def seed(database: Database) -> str:
     from .lines.demo import seed_demo as seed_lines
     from .products.demo import seed_demo as seed_products
 
+    from .loans.demo import seed_history
+
     parts = []
     with database.transaction() as conn:
         parts.append(seed_products(conn))
         parts.append(seed_ledger(conn))
-        parts.append(seed_lines(conn))
+        fresh = conn.execute("SELECT 1 FROM cob_runs LIMIT 1").fetchone() is None and \
+            conn.execute("SELECT business_date FROM system_state").fetchone()["business_date"] is None
+        # a fresh book: the loans come from a replayed history (every state, COB each day); else, as
+        # before, from drawdowns disbursed in the past
+        parts.append(seed_lines(conn, with_loans=not fresh))
+    if fresh:
+        parts.append(seed_history(database))
     return "; ".join(p for p in parts if p)

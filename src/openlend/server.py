@@ -63,6 +63,13 @@ def serve(*, demo: bool = False, host: str | None = None, port: int | None = Non
         database.close()
         out.write(f"Demo data: {summary}\n")
 
+    if s.cob_at:   # close of business as a scheduled job of this process
+        from .cob.service import scheduler
+
+        cob_db = Database(url, min_size=1, max_size=4)
+        cob_db.open()
+        scheduler(cob_db, s.cob_at)
+        out.write(f"Close of business: every day at {s.cob_at} (open business dates up to yesterday)\n")
     base = f"http://{host}:{port}"
     out.write(f"openlend API:  {base}/v1\n")
     out.write(f"API docs:      {base}/docs   (OpenAPI: {base}/openapi.json)\n")

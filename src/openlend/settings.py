@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     default_currency: str = "CNY"
     apr_cap_percent: str = "24"  # China's judicial protection ceiling for private lending
+    # close of business as a scheduled job of ``openlend serve``: "HH:MM" (server local time) closes every
+    # open business date up to yesterday at that time each day; None: run ``openlend cob`` from cron instead
+    cob_at: str | None = None
 
 
 @lru_cache(maxsize=1)

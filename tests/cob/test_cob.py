@@ -251,3 +251,23 @@ def test_cli_closes_the_open_date_and_prints_json(database, database_url, tmp_pa
     bad = subprocess.run([sys.executable, "-m", "openlend.cli", "cob", "--date", "2030-01-01"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and "open business date" in bad.stderr
+
+
+def test_one_close_of_business_at_a_time(database, database_url):
+    import psycopg
+    make_book(database)
+    with psycopg.connect(database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtext('openlend.cob.run'))")
+        with pytest.raises(Problem) as exc:
+            cob.close_day(database, START)
+        assert exc.value.type.slug == "cob-running"
+        other.execute("SELECT pg_advisory_unlock(hashtext('openlend.cob.run'))")
+    assert cob.close_day(database, START).status == "closed"
+
+
+def test_the_scheduled_job_waits_for_its_time():
+    now = dt.datetime(2026, 11, 24, 0, 30, 15)
+    assert cob.seconds_until("00:45", now) == 14 * 60 + 45
+    assert cob.seconds_until("00:30", now) == 24 * 3600 - 15      # just passed: tomorrow
+    with pytest.raises(ValueError):
+        cob.seconds_until("25:99x", now)

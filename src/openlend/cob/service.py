@@ -55,6 +55,9 @@ DUE_SOON_DAYS = 3
 OVERDUE_REMINDER_DAYS = (1, 3, 7, 15, 30, 60, 90)
 _ONE_DAY = dt.timedelta(days=1)
 
+COB_RUNNING = errors.problem_type(
+    "cob-running", "Close of business running", 409,
+    "Another close of business holds the run lock; one runs at a time (wait for it, or look at openlend cob --status).")
 COB_DATE_NOT_OPEN = errors.problem_type(
     "cob-date-not-open", "Business date not open", 409,
     "Close of business closes the open business date; a later date waits for the ones before it.")
@@ -337,7 +340,22 @@ Progress = Callable[[str], None]
 def close_day(db: Database, d: dt.date, *, batch_size: int = DEFAULT_BATCH, workers: int = 2,
               progress: Progress | None = None, stop_after: int | None = None) -> DayResult:
     """Close business day ``d`` (see the module docstring).  ``stop_after``: run that many batches
-    and return without finishing (tests of resumption)."""
+    and return without finishing (tests of resumption).  One close of business at a time: a session
+    advisory lock is held for the whole run (409 ``cob-running`` otherwise)."""
+    with db.pool.connection() as guard:
+        guard.autocommit = True
+        if not guard.execute("SELECT pg_try_advisory_lock(hashtext('openlend.cob.run')) AS ok").fetchone()["ok"]:
+            raise Problem(COB_RUNNING, "Another close of business is running; one runs at a time.")
+        try:
+            return _close_day(db, d, batch_size=batch_size, workers=workers, progress=progress,
+                              stop_after=stop_after)
+        finally:
+            guard.execute("SELECT pg_advisory_unlock(hashtext('openlend.cob.run'))")
+            guard.autocommit = False
+
+
+def _close_day(db: Database, d: dt.date, *, batch_size: int, workers: int, progress: Progress | None,
+               stop_after: int | None) -> DayResult:
     started = time.perf_counter()
     status, plan, done = _start_run(db, d, batch_size)
     if status == "done":
@@ -426,6 +444,40 @@ def catch_up(db: Database, until: dt.date, **kw: Any) -> list[DayResult]:
     if start > until:
         return []
     return close_range(db, start, until, **kw)
+
+
+def seconds_until(at: str, now: dt.datetime) -> float:
+    """Seconds from ``now`` to the next ``at`` ("HH:MM"); ValueError on a bad time."""
+    hh, mm = (int(x) for x in at.split(":"))
+    nxt = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    if nxt <= now:
+        nxt += dt.timedelta(days=1)
+    return (nxt - now).total_seconds()
+
+
+def scheduler(db: Database, at: str, *, progress: Progress | None = None) -> threading.Thread:
+    """A daemon thread that closes every open business date up to yesterday at ``at`` ("HH:MM", local
+    time) each day (the scheduled job of ``openlend serve``); a failure is reported and retried the
+    next day (the run resumes where it stopped)."""
+    seconds_until(at, dt.datetime.now())   # a bad "HH:MM" fails here, at start-up
+    stop = threading.Event()
+
+    def loop() -> None:
+        import logging
+        log = logging.getLogger("openlend.cob")
+        while not stop.is_set():
+            if stop.wait(seconds_until(at, dt.datetime.now())):
+                return
+            try:
+                for r in catch_up(db, dt.date.today() - _ONE_DAY, progress=progress):
+                    log.info("close of business", extra={"cob": r.as_json()})
+            except Exception:   # noqa: BLE001 - the next day's run resumes it
+                log.exception("close of business failed; it resumes at the next run")
+
+    th = threading.Thread(target=loop, name="cob-scheduler", daemon=True)
+    th.stop = stop  # type: ignore[attr-defined]
+    th.start()
+    return th
 
 
 def runs(conn: psycopg.Connection, limit: int = 30) -> list[dict[str, Any]]:

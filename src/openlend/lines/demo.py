@@ -23,11 +23,17 @@ DEMO_CUSTOMERS = [
     ("李四", "+8613900000002", "31010419850601902", "DEMO-EP-24M", "200000.00", [("60000.00", 24, 45)]),
     ("王五", "+8613900000003", "44030519920301903", "DEMO-BULLET-30D", "5000.00", [("2000.00", 14, 10)]),
     ("赵六", "+8613900000004", "51010719880901904", "DEMO-CASH-12M", "20000.00", []),
+    ("孙七", "+8613900000005", "32010219870501905", "DEMO-CASH-12M", "30000.00", []),
+    ("周八", "+8613900000006", "42010619910801906", "DEMO-CASH-12M", "30000.00", []),
+    ("吴九", "+8613900000007", "35020319890201907", "DEMO-CASH-12M", "30000.00", []),
+    ("郑十", "+8613900000008", "37020219930701908", "DEMO-CASH-12M", "30000.00", []),
 ]
 
 
-def seed_demo(conn: psycopg.Connection) -> str:
-    """Create the demo customers that are missing, each with a line and its drawdowns; say what was done."""
+def seed_demo(conn: psycopg.Connection, *, with_loans: bool = True) -> str:
+    """Create the demo customers that are missing, each with a line and (``with_loans``) its drawdowns,
+    disbursed in the past; say what was done.  Without loans, :mod:`openlend.loans.demo` lends on the
+    lines through a replayed history instead."""
     from ..customers import service as customers
     from ..loans import service as loans
     from ..settings import get_settings
@@ -50,7 +56,7 @@ def seed_demo(conn: psycopg.Connection) -> str:
                                  expires_on=today.replace(year=today.year + 2, day=min(today.day, 28)),
                                  changed_by="demo")
         made["lines"] += 1
-        for amount, term, days_ago in draws:
+        for amount, term, days_ago in (draws if with_loans else []):
             loans.drawdown(conn, line["id"], amount=D(amount), term=term,
                            disbursement_date=today - dt.timedelta(days=days_ago))
             made["loans"] += 1
