@@ -73,6 +73,7 @@ def create_app() -> FastAPI:
     from .loans.api import router as loans_router
     from .products.api import router as products_router
     from .origination.api import router as origination_router
+    from .applications.api import router as applications_router
     from .reports.api import router as reports_router
     from .schedule.api import router as schedule_router
 
@@ -144,6 +145,7 @@ def create_app() -> FastAPI:
     v1.include_router(loans_router)
     v1.include_router(reports_router)
     v1.include_router(origination_router)
+    v1.include_router(applications_router)
     app.include_router(v1)
 
     @app.get("/health", tags=["meta"])

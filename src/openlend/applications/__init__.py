@@ -1,0 +1,1 @@
+"""Credit applications: origination from a mobile number to a credit line (issue 5)."""

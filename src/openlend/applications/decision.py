@@ -1,0 +1,681 @@
+"""The decision step of an application: gather the risk data at once, decide, record, and act.
+
+1. Internal data, in the database: the internal blacklist (ID number, mobile, device, bank card by
+   keyed hash) and the velocity of applications (same device, IP, ID number, card) for the
+   anti-fraud rules.
+2. External data, concurrently (``asyncio.gather``): the court dishonest-debtor list, the
+   multi-lending counts, the credit-bureau report, so a decision takes about the slowest call, not
+   the sum.  A call that fails or times out, or a bureau report that does not parse, is never
+   guessed: the application goes to manual review with the failure recorded (reason
+   ``PROVIDER_UNAVAILABLE`` / ``BUREAU_UNPARSEABLE``).
+3. The anti-fraud model scores the application with its velocity context.
+4. :func:`openlend.decisioning.engine.decide`: scorecard (champion / challenger), policy rules, limit
+   and price; the record (every input, every rule result, versions, reasons) is stored in
+   ``decisions`` and replays to itself (``GET /v1/decisions/{id}/replay``).
+5. Approve: the application goes to the product's funder for its own approval; once the funder
+   approves, a customer and a credit line are opened (``line_opened``).  Refer: the manual review
+   queue.  Decline: reasons recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from .. import errors
+from ..customers import crypto
+from ..db import Database
+from ..errors import Problem, field_error
+from ..ids import new_id
+from . import service as apps
+
+DECLARED = ("occupation", "industry", "housing", "education", "monthly_income")
+
+
+# --- declared data --------------------------------------------------------------------------------
+
+def check_declared(doc: Any) -> dict[str, Any]:
+    """The declared data, checked against the policy's vocabularies and the scorecard's fields."""
+    from ..decisioning import ApplicantError, packaged_model, score
+    from ..decisioning.policy import INPUTS
+
+    if not isinstance(doc, dict):
+        raise field_error(errors.VALIDATION, "", "a JSON object")
+    bad: list[dict[str, str]] = []
+    out: dict[str, Any] = {}
+    for name in DECLARED:
+        spec, v = INPUTS[name], doc.get(name)
+        if v is None:
+            bad.append({"pointer": f"/{name}", "detail": "required"})
+        elif spec.kind == "string":
+            if v not in spec.values:
+                bad.append({"pointer": f"/{name}", "detail": "one of " + ", ".join(spec.values)})
+            out[name] = v
+        else:
+            try:
+                d = Decimal(v) if isinstance(v, str) else None
+                if d is None or not d.is_finite() or d < 0:
+                    raise ValueError
+                out[name] = format(d, "f")
+            except (ValueError, ArithmeticError):
+                bad.append({"pointer": f"/{name}", "detail": "a decimal string >= 0 (never a JSON number)"})
+    sc = doc.get("scorecard")
+    if not isinstance(sc, dict):
+        bad.append({"pointer": "/scorecard", "detail": "the scorecard's applicant fields as an object"})
+    else:
+        trial = {**sc, "age": sc.get("age", 30)}   # age comes from the ID card
+        try:
+            score(packaged_model(), trial)
+        except ApplicantError as exc:
+            bad += [{"pointer": f"/scorecard/{k}", "detail": v} for k, v in exc.errors.items()]
+        out["scorecard"] = {k: v for k, v in sc.items() if k != "age"}
+    session = doc.get("session")
+    if not isinstance(session, dict) or not isinstance(session.get("form_fill_seconds"), (int, float)) \
+            or isinstance(session.get("form_fill_seconds"), bool) or session["form_fill_seconds"] < 0:
+        bad.append({"pointer": "/session/form_fill_seconds",
+                    "detail": "the channel's session telemetry: form_fill_seconds (a number >= 0) is required"})
+    else:
+        unknown = set(session) - {"form_fill_seconds", "paste_count", "device_emulator", "ip_region", "mobile_region"}
+        bad += [{"pointer": f"/session/{k}", "detail": "unknown field"} for k in sorted(unknown)]
+        if not isinstance(session.get("paste_count", 0), int) or session.get("paste_count", 0) < 0:
+            bad.append({"pointer": "/session/paste_count", "detail": "an integer >= 0"})
+        if not isinstance(session.get("device_emulator", False), bool):
+            bad.append({"pointer": "/session/device_emulator", "detail": "true or false"})
+        out["session"] = session
+    extra = set(doc) - set(DECLARED) - {"scorecard", "session"}
+    bad += [{"pointer": f"/{k}", "detail": "unknown field"} for k in sorted(extra)]
+    if bad:
+        raise Problem(errors.VALIDATION, "The declared data has errors.", errors=bad)
+    return out
+
+
+# --- blacklist ----------------------------------------------------------------------------------
+
+BLACKLIST_KINDS = ("id_number", "mobile", "device", "bank_card")
+
+
+def _hash(kind: str, value: str) -> bytes:
+    return crypto.keyring().lookup_hash(value, "blacklist:" + kind)
+
+
+def blacklist_hits(conn: psycopg.Connection, row: dict[str, Any]) -> list[str]:
+    """The kinds under which the applicant is on the internal blacklist."""
+    probes = []
+    if row["id_number_cipher"]:
+        probes.append(("id_number", _hash("id_number", apps.reveal_id_number(row))))
+    probes.append(("mobile", _hash("mobile", row["mobile"])))
+    if row["device_id"]:
+        probes.append(("device", _hash("device", row["device_id"])))
+    if not probes:
+        return []
+    hits = conn.execute(
+        "SELECT DISTINCT kind FROM blacklist_entries WHERE removed_at IS NULL AND livemode = %s "
+        "AND (kind, value_hash) IN (SELECT * FROM unnest(%s::text[], %s::bytea[]))",
+        [row["livemode"], [k for k, _ in probes], [h for _, h in probes]]).fetchall()
+    return sorted(r["kind"] for r in hits)
+
+
+def render_entry(r: dict[str, Any]) -> dict[str, Any]:
+    from ..web import iso_ts
+    return {"object": "blacklist_entry", "id": r["id"], "kind": r["kind"], "value_masked": r["value_masked"],
+            "reason": r["reason"], "created_by": r["created_by"], "created_at": iso_ts(r["created_at"]),
+            "removed_at": iso_ts(r["removed_at"]) if r["removed_at"] else None, "removed_by": r["removed_by"]}
+
+
+def add_to_blacklist(conn: psycopg.Connection, *, kind: Any, value: Any, reason: Any, operator: str) -> dict[str, Any]:
+    from ..customers import service as customers
+    from ..origination import codes
+
+    if kind not in BLACKLIST_KINDS:
+        raise field_error(errors.VALIDATION, "/kind", "one of " + ", ".join(BLACKLIST_KINDS))
+    if not isinstance(reason, str) or not 1 <= len(reason) <= 500:
+        raise field_error(errors.VALIDATION, "/reason", "why, in 1 to 500 characters")
+    if kind == "id_number":
+        v = customers.normalise_id_number(value, "/value")
+        masked = customers.mask_id_number(v)
+    elif kind == "mobile":
+        v = codes.normalise_mobile(value, "/value")
+        masked = v[:6] + "****" + v[-4:]
+    elif kind == "bank_card":
+        v = apps.normalise_card(value, "/value")
+        masked = apps._mask_card(v)
+    else:
+        if not isinstance(value, str) or not 1 <= len(value) <= 200:
+            raise field_error(errors.VALIDATION, "/value", "a device fingerprint of 1 to 200 characters")
+        v, masked = value, value[:4] + "…"
+    h = _hash(kind, v)
+    livemode = apps._livemode()
+    existing = conn.execute("SELECT * FROM blacklist_entries WHERE livemode = %s AND kind = %s AND value_hash = %s "
+                            "AND removed_at IS NULL", [livemode, kind, h]).fetchone()
+    if existing is not None:
+        return render_entry(existing)
+    r = conn.execute("INSERT INTO blacklist_entries (id, kind, value_hash, value_masked, reason, created_by, livemode) "
+                     "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                     [new_id("bl"), kind, h, masked, reason, operator, livemode]).fetchone()
+    return render_entry(r)
+
+
+def remove_from_blacklist(conn: psycopg.Connection, entry_id: str, *, operator: str) -> dict[str, Any]:
+    r = conn.execute("UPDATE blacklist_entries SET removed_at = coalesce(removed_at, now()), "
+                     "removed_by = coalesce(removed_by, %s) WHERE id = %s AND livemode = %s RETURNING *",
+                     [operator, entry_id, apps._livemode()]).fetchone()
+    if r is None:
+        raise errors.not_found("blacklist entry", entry_id)
+    return render_entry(r)
+
+
+def list_blacklist(conn: psycopg.Connection, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+    from ..listing import id_cursor, page
+    after = id_cursor(cursor, "bl", "a blacklist entry id")
+    rows = conn.execute("SELECT * FROM blacklist_entries WHERE livemode = %s AND removed_at IS NULL "
+                        "AND (%s::text IS NULL OR id < %s) ORDER BY id DESC LIMIT %s",
+                        [apps._livemode(), after, after, limit + 1]).fetchall()
+    return page(rows, limit, render_entry)
+
+
+# --- external data, concurrently ----------------------------------------------------------------
+
+async def _gather(providers, name: str, id_number: str) -> dict[str, Any]:
+    from ..risk import providers as risk
+
+    async def one(key: str, coro):
+        t0 = time.perf_counter()
+        try:
+            return key, {"ok": True, "value": await coro, "ms": round((time.perf_counter() - t0) * 1000, 1)}
+        except risk.ProviderError as exc:
+            return key, {"ok": False, "error": exc.kind, "ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+    results = await asyncio.gather(one("court", providers.court.search(name, id_number)),
+                                   one("multi_lending", providers.multi_lending.counts(id_number)),
+                                   one("bureau", providers.bureau.fetch_report(name, id_number)))
+    return dict(results)
+
+
+def gather_external(name: str, id_number: str, providers=None) -> dict[str, Any]:
+    from ..risk import providers as risk
+
+    async def run():
+        p = providers or risk.build_async_providers()
+        try:
+            return await _gather(p, name, id_number)
+        finally:
+            if providers is None:
+                await p.aclose()
+
+    return asyncio.run(run())
+
+
+def bureau_inputs(gathered: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any] | None, str | None, dict]:
+    """The policy's bureau inputs from the report (None with a reason code when it cannot be had)."""
+    from ..risk import bureau
+
+    b = gathered["bureau"]
+    if not b["ok"]:
+        return None, "PROVIDER_UNAVAILABLE", {"bureau": b["error"]}
+    raw = b["value"]
+    if raw is None:   # no file at the bureau: a thin file, not an error
+        return {"bureau_thin_file": True, "bureau_worst_status_24m": None, "bureau_queries_3m": 0,
+                "bureau_queries_6m": 0, "bureau_utilisation": None, "bureau_overdue_records": 0,
+                "bureau_outstanding_balance": "0", "bureau_monthly_repayment": None}, None, {"bureau": "not_found"}
+    try:
+        report = bureau.parse_report(raw)
+    except bureau.BureauParseError as exc:
+        return None, "BUREAU_UNPARSEABLE", {"bureau": f"unparseable at {exc.path}"}
+    f = bureau.features(report)
+    util = f["revolving_utilisation"]
+    return {"bureau_thin_file": f["thin_file"], "bureau_worst_status_24m": f["worst_status_24m"],
+            "bureau_queries_3m": f["hard_queries_3m"], "bureau_queries_6m": f["hard_queries_6m"],
+            "bureau_utilisation": None if util is None else format(util, "f"),
+            "bureau_overdue_records": f["overdue_records_count"],
+            "bureau_outstanding_balance": format(f["total_balance"], "f"),
+            "bureau_monthly_repayment": None}, None, {"bureau": {k: (format(v, "f") if isinstance(v, Decimal) else v)
+                                                                 for k, v in f.items()}}
+
+
+def _age(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+# --- the registry of models and policies --------------------------------------------------------
+
+def ensure_registry(conn: psycopg.Connection) -> None:
+    """The shipped scorecard and policy are registered (champion / active) on first use."""
+    from ..decisioning import packaged_model, to_dict
+    from ..decisioning.policy import default_policy
+
+    model = packaged_model()
+    body = to_dict(model)
+    conn.execute("INSERT INTO risk_models (version, kind, body, metrics, role) VALUES (%s, 'scorecard', %s, %s, "
+                 "CASE WHEN EXISTS (SELECT 1 FROM risk_models WHERE kind = 'scorecard' AND role = 'champion') "
+                 "THEN 'retired' ELSE 'champion' END) ON CONFLICT (version) DO NOTHING",
+                 [model.version_id, Jsonb(body), Jsonb(body.get("metrics") or {})])
+    pol = default_policy()
+    conn.execute("INSERT INTO risk_policies (id, version, body, sha256, created_by, status) VALUES (%s, %s, %s, %s, "
+                 "'openlend', CASE WHEN EXISTS (SELECT 1 FROM risk_policies WHERE id = %s AND status = 'active') "
+                 "THEN 'retired' ELSE 'active' END) ON CONFLICT (id, version) DO NOTHING",
+                 [pol.id, pol.version, Jsonb(pol.document), pol.sha256, pol.id])
+
+
+def _champion(conn: psycopg.Connection):
+    from ..decisioning import from_dict
+    from ..decisioning.engine import ChampionChallenger
+
+    rows = conn.execute("SELECT version, body, role, share FROM risk_models WHERE kind = 'scorecard' "
+                        "AND role IN ('champion', 'challenger') ORDER BY role, version").fetchall()
+    champ = next(from_dict(r["body"]) for r in rows if r["role"] == "champion")
+    chal = next((r for r in rows if r["role"] == "challenger" and r["share"] > 0), None)
+    cc = None
+    if chal is not None:
+        cc = ChampionChallenger(challenger=from_dict(chal["body"]), share=chal["share"], experiment="scorecard")
+    return champ, cc
+
+
+def _policy(conn: psycopg.Connection):
+    from ..decisioning.policy import from_dict
+
+    r = conn.execute("SELECT body FROM risk_policies WHERE status = 'active' ORDER BY created_at DESC LIMIT 1"
+                     ).fetchone()
+    return from_dict(r["body"])
+
+
+def list_models(conn: psycopg.Connection) -> dict[str, Any]:
+    ensure_registry(conn)
+    rows = conn.execute("SELECT version, kind, metrics, role, share, created_at FROM risk_models ORDER BY created_at"
+                        ).fetchall()
+    return {"object": "list", "data": [{"object": "risk_model", **r, "share": format(r["share"], "f"),
+                                        "created_at": r["created_at"].isoformat()} for r in rows],
+            "has_more": False, "next_cursor": None}
+
+
+def list_policies(conn: psycopg.Connection) -> dict[str, Any]:
+    ensure_registry(conn)
+    rows = conn.execute("SELECT id, version, sha256, status, body, created_by, created_at FROM risk_policies "
+                        "ORDER BY id, version").fetchall()
+    return {"object": "list", "data": [{"object": "risk_policy", **r, "created_at": r["created_at"].isoformat()}
+                                       for r in rows], "has_more": False, "next_cursor": None}
+
+
+# --- decision records ---------------------------------------------------------------------------
+
+def _render_decision(r: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "decision", "id": r["id"], "application_id": r["application_id"], "outcome": r["outcome"],
+            "model_version": r["model_version"], "policy": {"id": r["policy_id"], "version": r["policy_version"]},
+            "record": r["record"], "provider_data": r["provider_data"],
+            "seconds": None if r["seconds"] is None else float(r["seconds"]),
+            "created_at": r["created_at"].isoformat()}
+
+
+def get_decision(conn: psycopg.Connection, decision_id: str) -> dict[str, Any]:
+    r = conn.execute("SELECT * FROM decisions WHERE id = %s", [decision_id]).fetchone()
+    if r is None:
+        raise errors.not_found("decision", decision_id)
+    return _render_decision(r)
+
+
+def replay_decision(conn: psycopg.Connection, decision_id: str) -> dict[str, Any]:
+    """Decide again from the record's inputs with its policy and model versions (from the registry)."""
+    from ..decisioning import from_dict as model_from_dict
+    from ..decisioning.engine import replay
+    from ..decisioning.policy import canonical, from_dict as policy_from_dict
+
+    r = conn.execute("SELECT * FROM decisions WHERE id = %s", [decision_id]).fetchone()
+    if r is None:
+        raise errors.not_found("decision", decision_id)
+    if r["record"].get("format") != "openlend.decision/1":
+        raise Problem(errors.VALIDATION, f"Decision {decision_id} was not made by the engine "
+                                         f"({r['record'].get('kind')}): there is nothing to replay.")
+    models = [model_from_dict(m["body"]) for m in conn.execute("SELECT body FROM risk_models WHERE kind = 'scorecard'")]
+    policies = [policy_from_dict(p["body"]) for p in conn.execute("SELECT body FROM risk_policies")]
+    again = replay(r["record"], policies=policies, models=models)
+    same = canonical(again.to_dict()) == canonical(r["record"])
+    return {"object": "decision_replay", "decision_id": decision_id, "identical": same,
+            "outcome": again.outcome, "replayed_record": again.to_dict()}
+
+
+def review_queue(conn: psycopg.Connection, *, limit: int = 50) -> dict[str, Any]:
+    rows = conn.execute("SELECT * FROM applications WHERE status = 'manual_review' AND livemode = %s "
+                        "ORDER BY created_at LIMIT %s", [apps._livemode(), limit]).fetchall()
+    return {"object": "list", "data": [apps.render(r) for r in rows], "has_more": len(rows) == limit,
+            "next_cursor": None}
+
+
+# --- anti-fraud -----------------------------------------------------------------------------------
+
+def _velocity_record(r: dict[str, Any]) -> dict[str, Any]:
+    return {"application_id": r["id"], "applied_at": r["created_at"], "id_number": r["id_hash"],
+            "device_id": r["device_id"], "ip_address": r["ip"], "bank_card": r["card_hash"],
+            "contact_mobile": None, "address": None}
+
+
+def fraud_assessment(row: dict[str, Any], history: list[dict[str, Any]], bureau: Any,
+                     today: dt.date) -> dict[str, Any]:
+    """The anti-fraud model and velocity rules (:mod:`openlend.antifraud`) on this application: its
+    session telemetry (declared ``session``), carrier data, bureau features and the velocity over the
+    earlier applications that share its device, IP, ID number or card.  Contact-mobile and address
+    velocity count nothing until those fields are collected (an empty key never matches)."""
+    from ..antifraud import fraud_score, packaged_model, velocity_features
+
+    me = {"id": row["id"], "created_at": row["created_at"], "id_hash": (bytes(row["id_number_hash"]).hex()
+                                                                       if row["id_number_hash"] else None),
+          "device_id": row["device_id"], "ip": str(row["client_ip"]) if row["client_ip"] else None,
+          "card_hash": bytes(row["bank_card_hash"]).hex() if row["bank_card_hash"] else None}
+    velocity = velocity_features(_velocity_record(me), [_velocity_record(h) for h in history])
+    session = (row["applicant"] or {}).get("session") or {}
+    f = row["factors"] or {}
+    carrier = f.get("carrier") or {}
+    b = bureau if isinstance(bureau, dict) else {}
+    id_number = apps.reveal_id_number(row)
+    application = {
+        "age": _age(row["birth_date"], today),
+        "occupation": row["applicant"]["occupation"],
+        "monthly_income": row["applicant"]["monthly_income"],
+        "form_fill_seconds": session.get("form_fill_seconds"),
+        "paste_count": session.get("paste_count", 0),
+        "device_emulator": bool(session.get("device_emulator", False)),
+        "mobile_tenure_months": carrier.get("tenure_months", 0),
+        "carrier_name_match": (f.get("three_factor") or {}).get("result") == "match",
+        "bureau_thin_file": b.get("thin_file", True),
+        "bureau_history_months": b.get("credit_history_months"),
+        "bureau_accounts": b.get("accounts_total"),
+        "bureau_utilisation": b.get("revolving_utilisation"),
+        "bureau_utilisation_6m_avg": None,
+        "bureau_queries_1m": b.get("hard_queries_1m", 0),
+        "bureau_queries_3m": b.get("hard_queries_3m", 0),
+        "id_region": id_number[:2],
+        "ip_region": session.get("ip_region") or "",
+        "mobile_region": session.get("mobile_region") or "",
+        "applied_at": row["created_at"].astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat(),
+    }
+    result = fraud_score(packaged_model(), application, velocity)
+    return {**result.to_dict(), "velocity": velocity}
+
+
+# --- the decision ---------------------------------------------------------------------------------
+
+REVIEW_DUAL_CONTROL_LIMIT = Decimal("50000")   # above this, a second operator confirms an approval
+
+
+def _product(conn: psycopg.Connection, product_id: str) -> tuple[str, dict[str, Any]]:
+    from ..products import rules
+
+    r = conn.execute("SELECT p.code, v.config FROM loan_products p JOIN loan_product_versions v "
+                     "ON v.product_id = p.id AND v.version = p.current_version WHERE p.id = %s", [product_id]).fetchone()
+    return r["code"], rules.config_from_json(r["config"])
+
+
+def _history(conn: psycopg.Connection, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Earlier applications sharing a device, IP, ID number, mobile or card in the last 30 days (the
+    velocity context of the anti-fraud rules)."""
+    rows = conn.execute(
+        "SELECT id, device_id, host(client_ip) AS ip, encode(id_number_hash, 'hex') AS id_hash, mobile, "
+        "encode(bank_card_hash, 'hex') AS card_hash, created_at FROM applications "
+        "WHERE id <> %(id)s AND livemode = %(lm)s AND created_at >= %(at)s - interval '30 days' AND created_at <= %(at)s "
+        "AND (device_id = %(dev)s OR client_ip = %(ip)s OR id_number_hash = %(h)s OR mobile = %(m)s "
+        "     OR bank_card_hash = %(card)s)",
+        {"id": row["id"], "lm": row["livemode"], "at": row["created_at"], "dev": row["device_id"],
+         "ip": row["client_ip"], "h": row["id_number_hash"], "m": row["mobile"], "card": row["bank_card_hash"]}
+    ).fetchall()
+    return rows
+
+
+def _store(conn: psycopg.Connection, row: dict[str, Any], *, decision_id: str, outcome: str, model_version: str,
+           policy_id: str, policy_version: int, record: dict[str, Any], provider_data: dict[str, Any],
+           seconds: float) -> None:
+    conn.execute("INSERT INTO decisions (id, application_id, outcome, model_version, policy_id, policy_version, "
+                 "record, provider_data, seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                 "ON CONFLICT (id) DO NOTHING",
+                 [decision_id, row["id"], outcome, model_version, policy_id, policy_version, Jsonb(record),
+                  Jsonb(provider_data), round(seconds, 4)])
+
+
+def _decidable(row: dict[str, Any]) -> tuple[str, ...]:
+    """data_collected; or manual_review when the last decision could not be made (a provider failed):
+    deciding again asks the providers again."""
+    if row["status"] == "manual_review" and row["outcome"] == "refer" and row["approved_rate"] is None:
+        return ("data_collected", "manual_review")
+    return ("data_collected",)
+
+
+def run(database: Database, app_id: str, *, providers=None, funders=None) -> dict[str, Any]:
+    """Decide an application in ``data_collected`` (see the module docstring); the application."""
+    from ..decisioning import engine
+    from ..products import service as products
+
+    started = time.perf_counter()
+    with database.transaction() as conn:
+        row = apps.load(conn, app_id)
+        apps._refuse_state(row, _decidable(row), "the decision")
+        ensure_registry(conn)
+        policy, (model, cc) = _policy(conn), _champion(conn)
+        code, product = _product(conn, row["product_id"])
+        listed = blacklist_hits(conn, row)
+        history = _history(conn, row)
+    today = dt.date.today()
+    id_number = apps.reveal_id_number(row)
+    gathered = gather_external(row["name"], id_number, providers)
+    provider_data: dict[str, Any] = {k: {"ok": v["ok"], "ms": v["ms"], **({"error": v["error"]} if not v["ok"] else {})}
+                                     for k, v in gathered.items()}
+    failures: list[str] = []
+    binputs, bfail, bdata = bureau_inputs(gathered, today)
+    provider_data.update(bdata)
+    if bfail:
+        failures.append(bfail)
+    else:
+        fraud = fraud_assessment(row, history, bdata.get("bureau"), today)
+        provider_data["fraud"] = fraud
+    court, multi = gathered["court"], gathered["multi_lending"]
+    if not court["ok"] or not multi["ok"]:
+        failures.append("PROVIDER_UNAVAILABLE")
+    if failures:
+        # never guessed: a person looks at it (the providers can be asked again from the review)
+        record = {"kind": "provider_failure", "application_id": app_id, "reasons": sorted(set(failures)),
+                  "providers": provider_data}
+        did = new_id("dec")
+        with database.transaction() as conn:
+            row = apps.load(conn, app_id, for_update=True)
+            apps._refuse_state(row, _decidable(row), "the decision")
+            _store(conn, row, decision_id=did, outcome="refer", model_version="-", policy_id=policy.id,
+                   policy_version=policy.version, record=record, provider_data=provider_data,
+                   seconds=time.perf_counter() - started)
+            return apps.render(apps.move(conn, row, "manual_review", actor="decision",
+                                         note="provider failure: " + ", ".join(sorted(set(failures))),
+                                         decision_id=did, outcome="refer"))
+    hits = court["value"].hits
+    windows = multi["value"].windows if multi["value"] is not None else {}
+    declared = row["applicant"]
+    factors = (row["factors"] or {}).get("summary") or {}
+    inputs = {
+        "application_id": app_id,
+        "age": _age(row["birth_date"], today),
+        **{k: declared[k] for k in DECLARED},
+        "blacklist_hit": bool(listed),
+        "court_list_hit": bool(hits),
+        **binputs,
+        "multi_lending_7d": windows[7].lenders if 7 in windows else 0,
+        "multi_lending_30d": windows[30].lenders if 30 in windows else 0,
+        "multi_lending_90d": windows[90].lenders if 90 in windows else 0,
+        "fraud_score": fraud["policy_score"],
+        "face_score": str(round(Decimal(str(row["face"]["score"])), 4)),
+        "id_2factor": factors.get("id_2factor", "not_checked"),
+        "id_3factor": factors.get("id_3factor", "not_checked"),
+        "id_4factor": factors.get("id_4factor", "not_checked"),
+        "scorecard": {**declared["scorecard"], "age": _age(row["birth_date"], today)},
+    }
+    dec = engine.decide(inputs, policy, model, product, champion_challenger=cc,
+                        platform_apr_cap=products.platform_apr_cap())
+    record = dec.to_dict()
+    to = {"approve": "approved", "refer": "manual_review", "decline": "declined"}[dec.outcome]
+    with database.transaction() as conn:
+        row = apps.load(conn, app_id, for_update=True)
+        apps._refuse_state(row, _decidable(row), "the decision")
+        _store(conn, row, decision_id=dec.decision_id, outcome=dec.outcome, model_version=dec.model_version,
+               policy_id=dec.policy_id, policy_version=dec.policy_version, record=record,
+               provider_data=provider_data, seconds=time.perf_counter() - started)
+        row = apps.move(conn, row, to, actor="decision", note=", ".join(r.code for r in dec.reasons[:4]) or None,
+                        details={"decision_id": dec.decision_id}, decision_id=dec.decision_id, outcome=dec.outcome,
+                        approved_limit=dec.limit, approved_rate=dec.rate)
+    if to == "approved":
+        return fund(database, app_id, funders=funders, product_code=code)
+    return apps.render(row)
+
+
+# --- funder and line ------------------------------------------------------------------------------
+
+def funding_config():
+    """The funders per product code, from ``OPENLEND_FUNDERS`` (JSON: ``{"products": {"CODE": [{"bank_code":
+    ..., "base_url": ..., "secret": ..., "share": ...}]}}``).  A product with no funder lends the
+    platform's own funds."""
+    import json
+    import os
+
+    from ..funding import FundingConfig
+
+    raw = os.environ.get("OPENLEND_FUNDERS", "").strip()
+    return FundingConfig.from_mapping(json.loads(raw)) if raw else FundingConfig()
+
+
+def fund(database: Database, app_id: str, *, funders=None, product_code: str | None = None) -> dict[str, Any]:
+    """Send an approved application to its funder (or look up the answer of one already sent); on the
+    funder's approval open the line.  A funder that cannot be reached leaves the application
+    ``approved`` with the error in its events: call again (``POST /applications/{id}/funding``)."""
+    from ..funding import ApplicantSummary, FunderError, FundingRequest, HttpFunder, choose_funder
+    from ..risk.providers import mask_id_number
+
+    with database.transaction() as conn:
+        row = apps.load(conn, app_id)
+        apps._refuse_state(row, ("approved", "funder_approved"), "funding")
+        if product_code is None:
+            product_code, _ = _product(conn, row["product_id"])
+        rec = conn.execute("SELECT record FROM decisions WHERE id = %s", [row["decision_id"]]).fetchone()
+    if row["status"] == "funder_approved":
+        return open_line(database, app_id)
+    config = funders or funding_config()
+    candidates = config.funders_for(product_code)
+    if not candidates:
+        with database.transaction() as conn:
+            row = apps.load(conn, app_id, for_update=True)
+            row = apps.move(conn, row, "funder_approved", actor="funding", note="own funds", funder_code="OWN")
+        return open_line(database, app_id)
+    chosen = next((c for c in candidates if c.bank_code == row["funder_code"]), None) or \
+        choose_funder(candidates, app_id, row["approved_limit"])
+    if chosen is None:
+        with database.transaction() as conn:
+            row = apps.load(conn, app_id, for_update=True)
+            return apps.render(apps.move(conn, row, "declined", actor="funding", note="no funder can take it"))
+    record = rec["record"] if rec else {}
+    score = record.get("score") or {}
+    derived = record.get("derived") or {}
+    req = FundingRequest(application_id=app_id, product_code=product_code,
+                         applicant=ApplicantSummary(id_number_masked=mask_id_number(apps.reveal_id_number(row)),
+                                                    age=_age(row["birth_date"], dt.date.today()),
+                                                    score=int(score["score"]),
+                                                    score_band=str(derived.get("score_band", ""))),
+                         requested_limit=row["approved_limit"], requested_rate=row["approved_rate"],
+                         decision_id=row["decision_id"])
+    f = HttpFunder(chosen)
+    try:
+        answer = f.get(app_id) if row["funder_code"] == chosen.bank_code and row["funder_reference"] else f.submit(req)
+    except FunderError as exc:
+        with database.transaction() as conn:
+            conn.execute("UPDATE applications SET funder_code = %s, updated_at = now() WHERE id = %s",
+                         [chosen.bank_code, app_id])
+            conn.execute("INSERT INTO application_events (application_id, from_status, to_status, actor, note, "
+                         "details) VALUES (%s, 'approved', 'approved', 'funding', %s, %s)",
+                         [app_id, f"funder {chosen.bank_code} did not answer: {exc.kind}", Jsonb({"kind": exc.kind})])
+            return apps.render(apps.load(conn, app_id))
+    finally:
+        f.close() if hasattr(f, "close") else None
+    with database.transaction() as conn:
+        row = apps.load(conn, app_id, for_update=True)
+        if answer.status == "pending":
+            conn.execute("UPDATE applications SET funder_code = %s, funder_reference = %s, updated_at = now() "
+                         "WHERE id = %s", [chosen.bank_code, answer.funder_reference, app_id])
+            return apps.render(apps.load(conn, app_id))
+        if answer.status == "declined":
+            return apps.render(apps.move(conn, row, "declined", actor="funder:" + chosen.bank_code,
+                                         note=answer.decline_reason, funder_code=chosen.bank_code,
+                                         funder_reference=answer.funder_reference))
+        limit = min(row["approved_limit"], answer.approved_limit or row["approved_limit"])
+        rate = max(row["approved_rate"], answer.annual_rate or row["approved_rate"])
+        apps.move(conn, row, "funder_approved", actor="funder:" + chosen.bank_code,
+                  details={"approved_limit": format(limit, "f"), "annual_rate": format(rate, "f")},
+                  funder_code=chosen.bank_code, funder_reference=answer.funder_reference,
+                  approved_limit=limit, approved_rate=rate)
+    return open_line(database, app_id)
+
+
+def open_line(database: Database, app_id: str) -> dict[str, Any]:
+    """The customer (found by ID number, or made) and the credit line on the product (an open one
+    takes the new limit if it is higher: borrowing again needs no new line)."""
+    from ..customers import service as customers
+    from ..lines import service as lines
+
+    with database.transaction() as conn:
+        row = apps.load(conn, app_id, for_update=True)
+        apps._refuse_state(row, ("funder_approved",), "opening the line")
+        id_number = apps.reveal_id_number(row)
+        found = customers.search(conn, id_number=id_number)["data"]
+        cus = found[0] if found else customers.create_customer(
+            conn, {"name": row["name"], "mobile": row["mobile"], "id_number": id_number})
+        line = conn.execute("SELECT id, limit_amount FROM credit_lines WHERE customer_id = %s AND product_id = %s "
+                            "AND status <> 'closed'", [cus["id"], row["product_id"]]).fetchone()
+        if line is None:
+            line = lines.create_line(conn, customer_id=cus["id"], product_id=row["product_id"],
+                                     limit=row["approved_limit"], changed_by="application " + app_id)
+            line_id = line["id"]
+        else:
+            line_id = line["id"]
+            if row["approved_limit"] > line["limit_amount"]:
+                lines.change_limit(conn, line_id, row["approved_limit"], f"application {app_id}",
+                                   changed_by="application " + app_id)
+        return apps.render(apps.move(conn, row, "line_opened", actor="platform", customer_id=cus["id"],
+                                     line_id=line_id, details={"credit_line_id": line_id}))
+
+
+# --- manual review --------------------------------------------------------------------------------
+
+def review(database: Database, app_id: str, *, action: Any, note: Any, limit: Any = None,
+           operator: str) -> dict[str, Any]:
+    """An operator's approve or decline, with a note.  An approval above the dual-control limit needs
+    a second, different operator's approval before it takes effect."""
+    from ..lines.service import check_amount
+
+    if action not in ("approve", "decline"):
+        raise field_error(errors.VALIDATION, "/action", "approve or decline")
+    if not isinstance(note, str) or not 1 <= len(note) <= 2000:
+        raise field_error(errors.VALIDATION, "/note", "a note of 1 to 2000 characters")
+    with database.transaction() as conn:
+        row = apps.load(conn, app_id, for_update=True)
+        apps._refuse_state(row, ("manual_review",), "a review")
+        amount = None
+        if action == "approve":
+            if limit is not None:
+                try:
+                    amount = check_amount(Decimal(limit) if isinstance(limit, str) else limit, "CNY", "/limit")
+                except (ArithmeticError, ValueError):
+                    raise field_error(errors.VALIDATION, "/limit", "a decimal string") from None
+            amount = amount or row["approved_limit"]
+            if amount is None:
+                raise field_error(errors.VALIDATION, "/limit", "this application has no suggested limit: give one")
+        conn.execute("INSERT INTO application_reviews (id, application_id, operator, action, approved_limit, note) "
+                     "VALUES (%s, %s, %s, %s, %s, %s)", [new_id("rev"), app_id, operator, action, amount, note])
+        if action == "decline":
+            return apps.render(apps.move(conn, row, "declined", actor="operator:" + operator, note=note))
+        if amount > REVIEW_DUAL_CONTROL_LIMIT:
+            others = conn.execute("SELECT count(DISTINCT operator) AS n FROM application_reviews WHERE application_id = %s "
+                                  "AND action = 'approve' AND approved_limit = %s AND operator <> %s",
+                                  [app_id, amount, operator]).fetchone()["n"]
+            if not others:
+                return {**apps.render(row), "review": {"status": "awaiting_second_approval",
+                                                       "limit": format(amount, "f")}}
+        rate = row["approved_rate"]
+        if rate is None:
+            raise field_error(errors.VALIDATION, "/action", "this application has no priced rate; it cannot be approved")
+        apps.move(conn, row, "approved", actor="operator:" + operator, note=note, approved_limit=amount)
+    return fund(database, app_id)
