@@ -210,3 +210,49 @@ def test_illegal_transitions_are_refused(client, env):
         r = client.post(f"/v1/applications/{app['id']}/{step}", json=body)
         assert r.status_code == 409 and r.json()["type"] == "/problems/application-state", (step, r.text)
     assert client.post(f"/v1/applications/{app['id']}/verify", json={"code": "000000"}).status_code == 422
+
+
+def test_policy_as_data_review_queue_and_dual_control(client, env):
+    from openlend.decisioning.policy import default_policy
+
+    doc = json.loads(json.dumps(default_policy().document))
+    doc["version"] = 2
+    doc["rules"].append({"code": "P900_BIG_EARNER", "description": "Review high declared incomes by hand",
+                         "outcome": "refer", "when": "monthly_income > 20000",
+                         "reason": {"code": "HIGH_INCOME_REVIEW", "text": "High declared income: verify it"}})
+    bad = dict(doc, rules=doc["rules"] + [{"code": "P901", "description": "x", "outcome": "refer",
+                                           "when": "salary > 1", "reason": {"code": "X", "text": "x"}}])
+    r = client.post("/v1/risk-policies", json=bad)
+    assert r.status_code == 422 and "salary" in r.text
+    r = client.post("/v1/risk-policies", json=doc)
+    assert r.status_code == 201 and r.json()["version"] == 2, r.text
+    app = walk(client, env, CLEAN)
+    done = client.post(f"/v1/applications/{app['id']}/decision").json()
+    assert done["status"] == "manual_review" and done["outcome"] == "refer"
+    assert app["id"] in [a["id"] for a in client.get("/v1/review-queue").json()["data"]]
+    d = client.get(f"/v1/decisions/{done['decision_id']}").json()
+    assert d["policy"]["version"] == 2 and client.post(f"/v1/decisions/{done['decision_id']}/replay").json()["identical"]
+    # above the dual-control limit: one operator is not enough
+    first = client.post(f"/v1/applications/{app['id']}/review",
+                        json={"action": "approve", "note": "income verified by payslip", "limit": "60000.00",
+                              "operator": "alice"}).json()
+    assert first["status"] == "manual_review" and first["review"]["status"] == "awaiting_second_approval"
+    same = client.post(f"/v1/applications/{app['id']}/review",
+                       json={"action": "approve", "note": "again", "limit": "60000.00", "operator": "alice"}).json()
+    assert same["status"] == "manual_review"
+    second = client.post(f"/v1/applications/{app['id']}/review",
+                         json={"action": "approve", "note": "checked", "limit": "60000.00", "operator": "bob"}).json()
+    assert second["status"] == "line_opened", second
+    assert client.get(f"/v1/credit-lines/{second['credit_line_id']}").json()["limit"] == "60000.00"   # within the funder's cap (100,000 here)
+    r = client.post(f"/v1/applications/{app['id']}/review", json={"action": "decline", "note": "late"})
+    assert r.status_code == 409
+
+
+def test_models_registry_and_challenger(client, env):
+    models = client.get("/v1/risk-models").json()["data"]
+    champ = [m for m in models if m["role"] == "champion"]
+    assert len(champ) == 1 and champ[0]["version"].startswith("sc_") and champ[0]["metrics"]
+    r = client.post(f"/v1/risk-models/{champ[0]['version']}/role", json={"role": "retired"})
+    assert r.status_code == 422
+    r = client.post("/v1/risk-models/sc_nope/role", json={"role": "champion"})
+    assert r.status_code == 404

@@ -185,3 +185,22 @@ def risk_models(database: DB):
 def risk_policies(database: DB):
     with database.transaction() as conn:
         return decision.list_policies(conn)
+
+
+@router.post("/risk-policies", status_code=201, summary="Publish a new policy version (validated in full)")
+def publish_policy(body: Doc, database: DB, principal: Principal):
+    with database.transaction() as conn:
+        return decision.publish_policy(conn, body, operator=principal)
+
+
+@router.post("/risk-models", status_code=201, summary="Register a scorecard document (it starts retired)")
+def register_model(body: Doc, database: DB, principal: Principal):
+    with database.transaction() as conn:
+        return decision.register_model(conn, body)
+
+
+@router.post("/risk-models/{version}/role", summary="Champion, challenger (with a share) or retired")
+def model_role(version: str, body: Doc, database: DB, principal: Principal):
+    doc = _only(body, {"role", "share"})
+    with database.transaction() as conn:
+        return decision.set_model_role(conn, version, role=doc.get("role"), share=doc.get("share"))

@@ -679,3 +679,69 @@ def review(database: Database, app_id: str, *, action: Any, note: Any, limit: An
             raise field_error(errors.VALIDATION, "/action", "this application has no priced rate; it cannot be approved")
         apps.move(conn, row, "approved", actor="operator:" + operator, note=note, approved_limit=amount)
     return fund(database, app_id)
+
+
+def publish_policy(conn: psycopg.Connection, doc: Any, *, operator: str) -> dict[str, Any]:
+    """A new version of a policy (decision tables as data, see docs/design/decisioning.md): validated in
+    full (every problem reported), stored with its hash, made the active version; the previous one is
+    kept (retired) so that old decisions still replay."""
+    from ..decisioning.policy import InvalidPolicy, from_dict
+
+    ensure_registry(conn)
+    if not isinstance(doc, dict):
+        raise field_error(errors.VALIDATION, "", "a policy document (JSON object)")
+    try:
+        pol = from_dict(doc)
+    except InvalidPolicy as exc:
+        raise Problem(errors.VALIDATION, "The policy has errors.",
+                      errors=[{"pointer": "/" + p.path.replace(".", "/").replace("[", "/").replace("]", ""),
+                               "detail": p.detail} for p in exc.problems]) from None
+    have = conn.execute("SELECT max(version) AS v FROM risk_policies WHERE id = %s", [pol.id]).fetchone()["v"] or 0
+    if pol.version <= have:
+        raise field_error(errors.VALIDATION, "/version", f"policy {pol.id} is at version {have}: give {have + 1}")
+    conn.execute("UPDATE risk_policies SET status = 'retired' WHERE id = %s AND status = 'active'", [pol.id])
+    conn.execute("UPDATE risk_policies SET status = 'retired' WHERE status = 'active'")
+    conn.execute("INSERT INTO risk_policies (id, version, body, sha256, created_by, status) "
+                 "VALUES (%s, %s, %s, %s, %s, 'active')", [pol.id, pol.version, Jsonb(pol.document), pol.sha256, operator])
+    return {"object": "risk_policy", "id": pol.id, "version": pol.version, "sha256": pol.sha256, "status": "active"}
+
+
+def set_model_role(conn: psycopg.Connection, version: str, *, role: Any, share: Any = None) -> dict[str, Any]:
+    """Make a registered scorecard the champion, a challenger (with its share of applications, chosen by
+    the application id's hash), or retire it."""
+    ensure_registry(conn)
+    if role not in ("champion", "challenger", "retired"):
+        raise field_error(errors.VALIDATION, "/role", "champion, challenger or retired")
+    r = conn.execute("SELECT version, role FROM risk_models WHERE version = %s", [version]).fetchone()
+    if r is None:
+        raise errors.not_found("risk model", version)
+    sh = Decimal(0)
+    if role == "challenger":
+        try:
+            sh = Decimal(share) if isinstance(share, str) else None
+        except ArithmeticError:
+            sh = None
+        if sh is None or not Decimal(0) < sh < Decimal(1):
+            raise field_error(errors.VALIDATION, "/share", "a decimal string between 0 and 1 (the challenger's share)")
+        conn.execute("UPDATE risk_models SET role = 'retired', share = 0 WHERE kind = 'scorecard' AND role = 'challenger'")
+    if role == "champion":
+        if r["role"] != "champion":
+            conn.execute("UPDATE risk_models SET role = 'retired', share = 0 WHERE kind = 'scorecard' AND role = 'champion'")
+    elif r["role"] == "champion":
+        raise field_error(errors.VALIDATION, "/role", "make another model the champion first")
+    conn.execute("UPDATE risk_models SET role = %s, share = %s WHERE version = %s", [role, sh, version])
+    return next(m for m in list_models(conn)["data"] if m["version"] == version)
+
+
+def register_model(conn: psycopg.Connection, doc: Any) -> dict[str, Any]:
+    """Register a scorecard document (``openlend model train -o FILE`` makes one); it starts retired."""
+    from ..decisioning import ModelError, from_dict
+
+    ensure_registry(conn)
+    try:
+        model = from_dict(doc)
+    except (ModelError, KeyError, TypeError, ValueError) as exc:
+        raise field_error(errors.VALIDATION, "", f"not a scorecard document: {exc}") from None
+    conn.execute("INSERT INTO risk_models (version, kind, body, metrics) VALUES (%s, 'scorecard', %s, %s) "
+                 "ON CONFLICT (version) DO NOTHING", [model.version_id, Jsonb(doc), Jsonb(doc.get("metrics") or {})])
+    return next(m for m in list_models(conn)["data"] if m["version"] == model.version_id)
