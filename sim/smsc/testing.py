@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from sim.process import running
 from typing import Any
 
 from .server import read_messages
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = ("openlend", "sandbox")
 
 
@@ -46,33 +43,9 @@ class SmscProcess:
 @contextlib.contextmanager
 def running_smsc(workdir: Path, *extra_args: str, timeout: float = 10.0) -> Iterator[SmscProcess]:
     """Run ``python -m sim.smsc --port 0`` (its own process), wait for its port, stop it afterwards."""
-    workdir.mkdir(parents=True, exist_ok=True)
     messages = workdir / "smsc-messages.jsonl"
     log_file = workdir / "smsc.log"
-    # Output goes to a file, not a pipe: nobody drains a pipe, and a full one would stall the server.
-    with log_file.open("w") as out:
-        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sim.smsc", "--port", "0", "--messages", str(messages),
-             "--account", ":".join(ACCOUNT), *extra_args],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + timeout
-        port = None
-        while port is None:
-            m = re.search(r"SMSC listening on ([\d.]+):(\d+)", log_file.read_text())
-            if m:
-                port = int(m.group(2))
-            elif proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the SMSC stand-in did not start:\n" + log_file.read_text())
-            else:
-                time.sleep(0.02)
+    with running("sim.smsc", ["--port", "0", "--messages", str(messages), "--account", ":".join(ACCOUNT),
+                              *extra_args], log_file, r"SMSC listening on ([\d.]+):(\d+)", "SMSC",
+                 timeout) as (proc, port):
         yield SmscProcess("127.0.0.1", port, messages, log_file, proc)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
