@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import datetime as dt
 import time
 from decimal import Decimal
@@ -197,18 +198,44 @@ async def _gather(providers, name: str, id_number: str) -> dict[str, Any]:
     return dict(results)
 
 
+class _ProviderLoop:
+    """One event loop in a daemon thread holding the async provider clients, built once per provider
+    configuration and reused (connection pools, one SSL context each): a decision submits its fan-out
+    here and waits for it."""
+
+    def __init__(self) -> None:
+        import threading
+        self.loop = asyncio.new_event_loop()
+        self.clients: dict[Any, Any] = {}
+        threading.Thread(target=self.loop.run_forever, name="risk-providers", daemon=True).start()
+
+    def run(self, coro_fn, settings_key):
+        async def go():
+            from ..risk import providers as risk
+            p = self.clients.get(settings_key)
+            if p is None:
+                p = self.clients[settings_key] = risk.build_async_providers()
+            return await coro_fn(p)
+        return asyncio.run_coroutine_threadsafe(go(), self.loop).result()
+
+
+_provider_loop: _ProviderLoop | None = None
+
+
+def _settings_key() -> tuple:
+    import os
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("OPENLEND_RISK_")))
+
+
 def gather_external(name: str, id_number: str, providers=None) -> dict[str, Any]:
-    from ..risk import providers as risk
-
-    async def run():
-        p = providers or risk.build_async_providers()
-        try:
-            return await _gather(p, name, id_number)
-        finally:
-            if providers is None:
-                await p.aclose()
-
-    return asyncio.run(run())
+    """The court list, multi-lending and bureau calls at once (``providers``: async clients to use instead
+    of the configured ones)."""
+    global _provider_loop
+    if providers is not None:
+        return asyncio.run(_gather(providers, name, id_number))
+    if _provider_loop is None:
+        _provider_loop = _ProviderLoop()
+    return _provider_loop.run(lambda p: _gather(p, name, id_number), _settings_key())
 
 
 def bureau_inputs(gathered: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any] | None, str | None, dict]:
@@ -217,16 +244,16 @@ def bureau_inputs(gathered: dict[str, Any], as_of: dt.date) -> tuple[dict[str, A
 
     b = gathered["bureau"]
     if not b["ok"]:
-        return None, "PROVIDER_UNAVAILABLE", {"bureau": b["error"]}
+        return None, "PROVIDER_UNAVAILABLE", {"bureau_report": "unavailable: " + b["error"]}
     raw = b["value"]
     if raw is None:   # no file at the bureau: a thin file, not an error
         return {"bureau_thin_file": True, "bureau_worst_status_24m": None, "bureau_queries_3m": 0,
                 "bureau_queries_6m": 0, "bureau_utilisation": None, "bureau_overdue_records": 0,
-                "bureau_outstanding_balance": "0", "bureau_monthly_repayment": None}, None, {"bureau": "not_found"}
+                "bureau_outstanding_balance": "0", "bureau_monthly_repayment": None}, None, {"bureau_report": "not_found"}
     try:
         report = bureau.parse_report(raw)
     except bureau.BureauParseError as exc:
-        return None, "BUREAU_UNPARSEABLE", {"bureau": f"unparseable at {exc.path}"}
+        return None, "BUREAU_UNPARSEABLE", {"bureau_report": f"unparseable at {exc.path}"}
     f = bureau.features(report)
     util = f["revolving_utilisation"]
     return {"bureau_thin_file": f["thin_file"], "bureau_worst_status_24m": f["worst_status_24m"],
@@ -234,7 +261,7 @@ def bureau_inputs(gathered: dict[str, Any], as_of: dt.date) -> tuple[dict[str, A
             "bureau_utilisation": None if util is None else format(util, "f"),
             "bureau_overdue_records": f["overdue_records_count"],
             "bureau_outstanding_balance": format(f["total_balance"], "f"),
-            "bureau_monthly_repayment": None}, None, {"bureau": {k: (format(v, "f") if isinstance(v, Decimal) else v)
+            "bureau_monthly_repayment": None}, None, {"bureau_report": {k: (format(v, "f") if isinstance(v, Decimal) else v)
                                                                  for k, v in f.items()}}
 
 
@@ -263,25 +290,40 @@ def ensure_registry(conn: psycopg.Connection) -> None:
 
 
 def _champion(conn: psycopg.Connection):
-    from ..decisioning import from_dict
     from ..decisioning.engine import ChampionChallenger
 
     rows = conn.execute("SELECT version, body, role, share FROM risk_models WHERE kind = 'scorecard' "
                         "AND role IN ('champion', 'challenger') ORDER BY role, version").fetchall()
-    champ = next(from_dict(r["body"]) for r in rows if r["role"] == "champion")
+    champ = next(_model(r["version"], r["body"]) for r in rows if r["role"] == "champion")
     chal = next((r for r in rows if r["role"] == "challenger" and r["share"] > 0), None)
     cc = None
     if chal is not None:
-        cc = ChampionChallenger(challenger=from_dict(chal["body"]), share=chal["share"], experiment="scorecard")
+        cc = ChampionChallenger(challenger=_model(chal["version"], chal["body"]), share=chal["share"],
+                                experiment="scorecard")
     return champ, cc
+
+
+_parsed: dict[tuple[str, str], Any] = {}
+
+
+def _model(version: str, body: dict[str, Any]):
+    """A registered scorecard, parsed once per version (a version is its content's hash)."""
+    from ..decisioning import from_dict
+    key = ("model", version)
+    if key not in _parsed:
+        _parsed[key] = from_dict(body)
+    return _parsed[key]
 
 
 def _policy(conn: psycopg.Connection):
     from ..decisioning.policy import from_dict
 
-    r = conn.execute("SELECT body FROM risk_policies WHERE status = 'active' ORDER BY created_at DESC LIMIT 1"
+    r = conn.execute("SELECT sha256, body FROM risk_policies WHERE status = 'active' ORDER BY created_at DESC LIMIT 1"
                      ).fetchone()
-    return from_dict(r["body"])
+    key = ("policy", r["sha256"])
+    if key not in _parsed:
+        _parsed[key] = from_dict(r["body"])
+    return _parsed[key]
 
 
 def list_models(conn: psycopg.Connection) -> dict[str, Any]:
@@ -353,13 +395,19 @@ def _velocity_record(r: dict[str, Any]) -> dict[str, Any]:
             "contact_mobile": None, "address": None}
 
 
+@functools.lru_cache(maxsize=1)
+def _fraud_model():
+    from ..antifraud import packaged_model
+    return packaged_model()
+
+
 def fraud_assessment(row: dict[str, Any], history: list[dict[str, Any]], bureau: Any,
                      today: dt.date) -> dict[str, Any]:
     """The anti-fraud model and velocity rules (:mod:`openlend.antifraud`) on this application: its
     session telemetry (declared ``session``), carrier data, bureau features and the velocity over the
     earlier applications that share its device, IP, ID number or card.  Contact-mobile and address
     velocity count nothing until those fields are collected (an empty key never matches)."""
-    from ..antifraud import fraud_score, packaged_model, velocity_features
+    from ..antifraud import fraud_score, velocity_features
 
     me = {"id": row["id"], "created_at": row["created_at"], "id_hash": (bytes(row["id_number_hash"]).hex()
                                                                        if row["id_number_hash"] else None),
@@ -392,7 +440,7 @@ def fraud_assessment(row: dict[str, Any], history: list[dict[str, Any]], bureau:
         "mobile_region": session.get("mobile_region") or "",
         "applied_at": row["created_at"].astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat(),
     }
-    result = fraud_score(packaged_model(), application, velocity)
+    result = fraud_score(_fraud_model(), application, velocity)
     return {**result.to_dict(), "velocity": velocity}
 
 
@@ -467,7 +515,7 @@ def run(database: Database, app_id: str, *, providers=None, funders=None) -> dic
     if bfail:
         failures.append(bfail)
     else:
-        fraud = fraud_assessment(row, history, bdata.get("bureau"), today)
+        fraud = fraud_assessment(row, history, bdata.get("bureau_report"), today)
         provider_data["fraud"] = fraud
     court, multi = gathered["court"], gathered["multi_lending"]
     if not court["ok"] or not multi["ok"]:
@@ -544,7 +592,7 @@ def fund(database: Database, app_id: str, *, funders=None, product_code: str | N
     """Send an approved application to its funder (or look up the answer of one already sent); on the
     funder's approval open the line.  A funder that cannot be reached leaves the application
     ``approved`` with the error in its events: call again (``POST /applications/{id}/funding``)."""
-    from ..funding import ApplicantSummary, FunderError, FundingRequest, HttpFunder, choose_funder
+    from ..funding import ApplicantSummary, FunderError, FundingRequest, choose_funder
     from ..risk.providers import mask_id_number
 
     with database.transaction() as conn:
@@ -578,7 +626,7 @@ def fund(database: Database, app_id: str, *, funders=None, product_code: str | N
                                                     score_band=str(derived.get("score_band", ""))),
                          requested_limit=row["approved_limit"], requested_rate=row["approved_rate"],
                          decision_id=row["decision_id"])
-    f = HttpFunder(chosen)
+    f = _funder(chosen)
     try:
         answer = f.get(app_id) if row["funder_code"] == chosen.bank_code and row["funder_reference"] else f.submit(req)
     except FunderError as exc:
@@ -589,8 +637,6 @@ def fund(database: Database, app_id: str, *, funders=None, product_code: str | N
                          "details) VALUES (%s, 'approved', 'approved', 'funding', %s, %s)",
                          [app_id, f"funder {chosen.bank_code} did not answer: {exc.kind}", Jsonb({"kind": exc.kind})])
             return apps.render(apps.load(conn, app_id))
-    finally:
-        f.close() if hasattr(f, "close") else None
     with database.transaction() as conn:
         row = apps.load(conn, app_id, for_update=True)
         if answer.status == "pending":
@@ -608,6 +654,19 @@ def fund(database: Database, app_id: str, *, funders=None, product_code: str | N
                   funder_code=chosen.bank_code, funder_reference=answer.funder_reference,
                   approved_limit=limit, approved_rate=rate)
     return open_line(database, app_id)
+
+
+_funders: dict[tuple, Any] = {}
+
+
+def _funder(config):
+    """One client per funder configuration (its connection pool and SSL context reused)."""
+    from ..funding import HttpFunder
+    key = (config.bank_code, config.base_url, config.secret.get_secret_value(), config.partner_id,
+           config.timeout_s, config.max_attempts)
+    if key not in _funders:
+        _funders[key] = HttpFunder(config)
+    return _funders[key]
 
 
 def open_line(database: Database, app_id: str) -> dict[str, Any]:
