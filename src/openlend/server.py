@@ -24,6 +24,44 @@ def _demo_token(data_dir: Path) -> tuple[str, bool]:
     return token, True
 
 
+def _start_standins(stack, data_dir: Path, out) -> None:
+    """With ``--demo``, the sandbox's outside parties as their own processes (when this is a checkout
+    with ``sim/``): the SMS centre (SMPP), the data providers and bureau, and a funding bank; the
+    platform is pointed at them unless the environment already points elsewhere."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "sim" / "process.py").exists():
+        out.write("Stand-ins:     not found (sim/ is in the source checkout); outside parties not started\n")
+        return
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from sim.funder.testing import running_funder
+    from sim.providers.testing import running_providers
+    from sim.smsc.testing import running_smsc
+
+    work = data_dir / "sandbox"
+    started = []
+    if not os.environ.get("OPENLEND_SMSC_PORT"):
+        smsc = stack.enter_context(running_smsc(work / "smsc"))
+        os.environ.update(OPENLEND_SMSC_HOST=smsc.host, OPENLEND_SMSC_PORT=str(smsc.port),
+                          OPENLEND_SMSC_SYSTEM_ID=smsc.system_id, OPENLEND_SMSC_PASSWORD=smsc.password)
+        started.append(f"SMSC (SMPP) {smsc.host}:{smsc.port}, messages in {smsc.messages_file}")
+    if not os.environ.get("OPENLEND_RISK_BASE_URL"):
+        prov = stack.enter_context(running_providers(work / "providers"))
+        os.environ.update(OPENLEND_RISK_BASE_URL=prov.base_url, OPENLEND_RISK_API_KEY=prov.api_key)
+        started.append(f"data providers and bureau {prov.base_url}")
+    if not os.environ.get("OPENLEND_FUNDERS"):
+        bank = stack.enter_context(running_funder(work / "funder", bank_code="DEMOBANK"))
+        cfg = {"bank_code": "DEMOBANK", "base_url": bank.base_url, "secret": bank.secret,
+               "partner_id": bank.partner_id}
+        os.environ["OPENLEND_FUNDERS"] = json.dumps(
+            {"products": {code: [cfg] for code in ("DEMO-CASH-12M", "DEMO-EP-24M", "DEMO-BULLET-30D")}})
+        started.append(f"funding bank DEMOBANK {bank.base_url}")
+    for line in started:
+        out.write(f"Stand-in:      {line}\n")
+
+
 def serve(*, demo: bool = False, host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
     import uvicorn
 
@@ -70,11 +108,17 @@ def serve(*, demo: bool = False, host: str | None = None, port: int | None = Non
         cob_db.open()
         scheduler(cob_db, s.cob_at)
         out.write(f"Close of business: every day at {s.cob_at} (open business dates up to yesterday)\n")
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    if demo:
+        _start_standins(stack, s.data_dir, out)
     base = f"http://{host}:{port}"
     out.write(f"openlend API:  {base}/v1\n")
     out.write(f"API docs:      {base}/docs   (OpenAPI: {base}/openapi.json)\n")
     out.write(f"Database:      {redact_url(url)}\n")
     out.flush()
-    uvicorn.run("openlend.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_config=None, access_log=False, server_header=False)
+    with stack:
+        uvicorn.run("openlend.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_config=None, access_log=False, server_header=False)
     return 0
