@@ -65,12 +65,29 @@ def _livemode() -> bool:
 # --- encryption of documents --------------------------------------------------------------------
 
 def encrypt_bytes(data: bytes) -> tuple[bytes, str]:
-    """AES-256-GCM under the current data key (base64 inside: the keyring encrypts text)."""
-    return crypto.keyring().encrypt(base64.b64encode(data).decode())
+    """Envelope encryption: a fresh 256-bit data key per document encrypts it (AES-256-GCM); the data
+    key is wrapped by the current key of the keyring (the key id is kept).  Rotating the keyring
+    re-wraps 60-byte data keys, never re-encrypts images.  Layout: ``len(wrapped) (2 bytes) || wrapped
+    || nonce (12) || ciphertext+tag``."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    dek = AESGCM.generate_key(bit_length=256)
+    wrapped, kid = crypto.keyring().encrypt(base64.b64encode(dek).decode())
+    nonce = os.urandom(12)
+    body = AESGCM(dek).encrypt(nonce, data, b"openlend.document")
+    return len(wrapped).to_bytes(2, "big") + wrapped + nonce + body, kid
 
 
 def decrypt_bytes(blob: bytes, key_id: str) -> bytes:
-    return base64.b64decode(crypto.keyring().decrypt(blob, key_id))
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    blob = bytes(blob)
+    n = int.from_bytes(blob[:2], "big")
+    dek = base64.b64decode(crypto.keyring().decrypt(blob[2:2 + n], key_id))
+    nonce, body = blob[2 + n:14 + n], blob[14 + n:]
+    return AESGCM(dek).decrypt(nonce, body, b"openlend.document")
 
 
 def decode_image(value: Any, pointer: str) -> bytes:
