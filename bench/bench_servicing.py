@@ -2,6 +2,7 @@
 the service layer and through the HTTP API, against pgbench on the same PostgreSQL in the same run.
 
     python bench/bench_servicing.py [--seconds 20] [--quick] [--rounds 2] [--http-workers 1]
+    python bench/bench_servicing.py --profile drawdown|repay [--ops 500]
 
 In one run, on one server (the embedded one in a temporary directory unless DATABASE_URL is set):
 
@@ -21,6 +22,10 @@ In one run, on one server (the embedded one in a temporary directory unless DATA
     same accounts) against the uncontended case, where each writer's entry goes to accounts of its
     own (same lines, same statements, a :class:`ClearingDisburser` with per-writer account codes);
     and, for reference, all 16 on three single-shard accounts.
+
+``--profile OP`` instead runs OP single-threaded (one connection, one transaction each) after a
+warm-up and prints what one operation costs: wall time, the bench process's CPU, the server backend's
+CPU (read from /proc: the embedded server only), then the same loop under cProfile (top entries).
 
 Every figure is printed with its ratio to the TPC-B and raw-SQL figures of the same round; medians
 over rounds.  The books are checked at the end (trial balance balanced, balances = lines, loan
@@ -288,6 +293,59 @@ def http_workload(server: Server, url: str, line_ids: list[str], *, op: str, wri
 
 # --- checks and the table -------------------------------------------------------------------------
 
+def profile(url: str, line_ids: list[str], op: str, ops: int) -> None:
+    """One thread, one connection: ``ops`` operations timed (wall, client CPU, backend CPU), then
+    ``ops`` more under cProfile."""
+    import cProfile
+    import pstats
+
+    conn = psycopg.connect(url, row_factory=dict_row)
+    rnd = random.Random(1)
+    mine = _open_loans(url, line_ids)[0]
+    k = [0]
+
+    def drawdown() -> None:
+        with conn.transaction():
+            loans.drawdown(conn, line_ids[0], amount=D(rnd.randint(1000, 50000)), term=12)
+
+    def repay() -> None:
+        loan_id = mine[k[0] % len(mine)]
+        k[0] += 1
+        with conn.transaction():
+            loans.repay(conn, loan_id, amount=D(rnd.randint(100, 2000)).scaleb(-2))
+
+    fn = drawdown if op == "drawdown" else repay
+    for _ in range(50):
+        fn()
+    pid = conn.execute("SELECT pg_backend_pid() AS p").fetchone()["p"]
+    conn.commit()
+
+    def backend_cpu() -> float | None:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                f = stat.read().rsplit(")", 1)[1].split()
+        except OSError:   # not a local server
+            return None
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    b0, c0, t0 = backend_cpu(), time.process_time(), time.perf_counter()
+    for _ in range(ops):
+        fn()
+    t1, c1, b1 = time.perf_counter(), time.process_time(), backend_cpu()
+    backend = f"{1000 * (b1 - b0) / ops:.2f} ms" if b0 is not None and b1 is not None else "n/a"
+    print(f"{op}, 1 thread: {ops / (t1 - t0):,.0f}/s; per operation: wall {1000 * (t1 - t0) / ops:.2f} ms, "
+          f"client CPU {1000 * (c1 - c0) / ops:.2f} ms, server backend CPU {backend}", flush=True)
+    pr = cProfile.Profile()
+    pr.enable()
+    for _ in range(ops):
+        fn()
+    pr.disable()
+    conn.close()
+    st = pstats.Stats(pr)
+    st.sort_stats("tottime").print_stats(25)
+    st.sort_stats("cumulative").print_stats(30)
+
+
 def check_books(url: str) -> tuple[bool, str]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         tb = ledger.trial_balance(conn)
@@ -318,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="5 s per workload, 1 round")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 2; --quick: 1)")
     ap.add_argument("--http-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    ap.add_argument("--profile", choices=("drawdown", "repay"), default=None,
+                    help="only profile OP single-threaded (cost per operation, cProfile top entries)")
+    ap.add_argument("--ops", type=int, default=500, help="operations per --profile loop (default 500)")
     args = ap.parse_args(argv)
     seconds = 5 if args.quick else args.seconds
     rounds = args.rounds or (1 if args.quick else 2)
@@ -342,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     url, line_ids, accounts = setup_servicing(server_url)
     print(f"  done in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.profile:
+        profile(url, line_ids, args.profile, args.ops)
+        return 0
 
     # (label, kind, kwargs, goal)
     svc = [

@@ -344,14 +344,22 @@ def refusal(line: dict[str, Any], amount: Decimal, *, on: dt.date, pointer: str 
     return None
 
 
+_RELEASE = (f"UPDATE credit_lines SET used_amount = greatest(used_amount - %s, 0), updated_at = now() "
+            f"WHERE id = %s RETURNING {_COLS}")
+
+
 def release(conn: psycopg.Connection, line_id: str, amount: Decimal) -> dict[str, Any]:
     """Give back ``amount`` of limit (principal repaid, a loan paid off or written off), in the
     caller's transaction; ``used`` never goes below zero.  Works on frozen and expired lines too."""
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-        raise ValueError("release takes a non-negative Decimal amount")
-    row = conn.execute(
-        f"UPDATE credit_lines SET used_amount = greatest(used_amount - %s, 0), updated_at = now() "
-        f"WHERE id = %s RETURNING {_COLS}", [amount, line_id], prepare=True).fetchone()
+    row = send_release(conn, line_id, amount).fetchone()
     if row is None:
         raise errors.not_found("credit line", line_id)
     return row
+
+
+def send_release(conn: psycopg.Connection, line_id: str, amount: Decimal) -> psycopg.Cursor:
+    """:func:`release`'s statement, sent and not read (for a pipeline): the cursor gives the line's row,
+    or none when there is no such line (then :func:`release` would have raised a 404)."""
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        raise ValueError("release takes a non-negative Decimal amount")
+    return conn.execute(_RELEASE, [amount, line_id], prepare=True)

@@ -18,10 +18,12 @@ Any refusal raises a :class:`~openlend.errors.Problem` before the commit, so not
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from .. import errors
@@ -29,7 +31,7 @@ from ..errors import Problem, field_error
 from ..ids import has_prefix, new_id
 from ..ledger import service as ledger
 from ..lines import service as lines
-from ..money import MoneyError, currency_places, to_str, validate_currency
+from ..money import MONEY_CONTEXT, MoneyError, currency_places, to_str, validate_currency
 from ..products import rules
 from ..products import service as products
 from ..schedule.engine import Schedule, ScheduleTerms, generate
@@ -123,8 +125,16 @@ def _places(loan: dict[str, Any]) -> int:
     return loan["terms"]["rounding"]["places"]
 
 
-def render_installment(r: dict[str, Any], places: int, outstanding: Decimal | None = None) -> dict[str, Any]:
-    s = lambda v: to_str(v, places)  # noqa: E731
+def _fixed(places: int):
+    """``lambda v: to_str(v, places)``, without to_str's per-call lookups."""
+    q = Decimal(1).scaleb(-places)
+    quantize = Decimal.quantize
+    return lambda v: format(quantize(v, q, context=MONEY_CONTEXT), "f")
+
+
+def render_installment(r: dict[str, Any], places: int, outstanding: Decimal | None = None,
+                       s=None) -> dict[str, Any]:
+    s = s or _fixed(places)
     total = r["principal"] + r["interest"] + r["fees"] + r.get("penalty", 0)
     out = {
         "number": r["number"],
@@ -157,12 +167,12 @@ def render_installment(r: dict[str, Any], places: int, outstanding: Decimal | No
 def render_schedule(loan: dict[str, Any], rows: list[dict[str, Any]], *, version: int, reason: str | None,
                     effective_date: dt.date | None) -> dict[str, Any]:
     places = _places(loan)
+    s = _fixed(places)
     balance = sum((r["principal"] for r in rows), Decimal(0))
     items = []
     for r in rows:
         balance -= r["principal"]
-        items.append(render_installment(r, places, r.get("outstanding", balance)))
-    s = lambda v: to_str(v, places)  # noqa: E731
+        items.append(render_installment(r, places, r.get("outstanding", balance), s))
     tp = sum((r["principal"] for r in rows), Decimal(0))
     ti = sum((r["interest"] for r in rows), Decimal(0))
     tf = sum((r["fees"] for r in rows), Decimal(0))
@@ -259,28 +269,34 @@ def load_for_update(conn: psycopg.Connection, loan_id: str) -> dict[str, Any]:
     return load(conn, loan_id, for_update=True)
 
 
+_INSTALLMENTS = (
+    "SELECT i.number, i.from_date, i.due_date, i.principal, i.interest, i.fees, i.penalty, i.paid_principal, "
+    "i.paid_interest, i.paid_fees, i.paid_penalty, "
+    "CASE WHEN l.status IN ('active', 'overdue') THEN installment_accrued(i.interest, i.interest_fixed, "
+    "  i.paid_interest, i.from_date, i.due_date, i.interest_from, pt.as_of, (l.terms -> 'rounding' ->> 'places')::int) "
+    "  ELSE i.accrued_interest END AS accrued_interest, i.status, i.paid_on "
+    "FROM loan_installments i JOIN loans l ON l.id = i.loan_id JOIN loan_posted_totals pt ON pt.loan_id = l.id "
+    "WHERE i.loan_id = %s ORDER BY i.number")
+
+
 def _installments(conn: psycopg.Connection, loan_id: str) -> list[dict[str, Any]]:
     """The current installments; accrued interest as of the loan's state date (close of business moves
     it every day without rewriting each row: ``installment_accrued`` is the design's accrual rule)."""
-    return conn.execute(
-        "SELECT i.number, i.from_date, i.due_date, i.principal, i.interest, i.fees, i.penalty, i.paid_principal, "
-        "i.paid_interest, i.paid_fees, i.paid_penalty, "
-        "CASE WHEN l.status IN ('active', 'overdue') THEN installment_accrued(i.interest, i.interest_fixed, "
-        "  i.paid_interest, i.from_date, i.due_date, i.interest_from, pt.as_of, (l.terms -> 'rounding' ->> 'places')::int) "
-        "  ELSE i.accrued_interest END AS accrued_interest, i.status, i.paid_on "
-        "FROM loan_installments i JOIN loans l ON l.id = i.loan_id JOIN loan_posted_totals pt ON pt.loan_id = l.id "
-        "WHERE i.loan_id = %s ORDER BY i.number", [loan_id], prepare=True).fetchall()
+    return conn.execute(_INSTALLMENTS, [loan_id], prepare=True).fetchall()
+
+
+_LOAD_WITH_DISBURSEMENT = (
+    f"SELECT {_LOAN_COLS}, {_DISB_COLS}, v.reason AS schedule_reason, v.effective_date AS schedule_effective_date "
+    f"FROM loans l "
+    f"LEFT JOIN LATERAL (SELECT * FROM loan_transactions t WHERE t.loan_id = l.id AND t.type = 'disbursement' "
+    f"                   ORDER BY t.seq LIMIT 1) d ON true "
+    f"LEFT JOIN loan_schedule_versions v ON v.loan_id = l.id AND v.version = l.schedule_version "
+    f"WHERE l.id = %s AND l.livemode = %s")
 
 
 def _load_with_disbursement(conn: psycopg.Connection, loan_id: str) -> dict[str, Any]:
     _check_id(loan_id)
-    row = conn.execute(
-        f"SELECT {_LOAN_COLS}, {_DISB_COLS}, v.reason AS schedule_reason, v.effective_date AS schedule_effective_date "
-        f"FROM loans l "
-        f"LEFT JOIN LATERAL (SELECT * FROM loan_transactions t WHERE t.loan_id = l.id AND t.type = 'disbursement' "
-        f"                   ORDER BY t.seq LIMIT 1) d ON true "
-        f"LEFT JOIN loan_schedule_versions v ON v.loan_id = l.id AND v.version = l.schedule_version "
-        f"WHERE l.id = %s AND l.livemode = %s", [loan_id, _livemode()]).fetchone()
+    row = conn.execute(_LOAD_WITH_DISBURSEMENT, [loan_id, _livemode()]).fetchone()
     if row is None:
         raise errors.not_found("loan", loan_id)
     return row
@@ -293,6 +309,22 @@ def get_loan(conn: psycopg.Connection, loan_id: str, *, with_schedule: bool = Tr
     if with_schedule:
         schedule = render_schedule(loan, _installments(conn, loan_id), version=loan["schedule_version"],
                                    reason=loan["schedule_reason"], effective_date=loan["schedule_effective_date"])
+    return render(loan, schedule)
+
+
+def _send_get_loan(conn: psycopg.Connection, loan_id: str):
+    """:func:`get_loan`'s statements sent (in a pipeline) and not yet read: give the result to
+    :func:`_read_get_loan` once the pipeline is synced."""
+    return (conn.execute(_LOAD_WITH_DISBURSEMENT, [loan_id, _livemode()], prepare=True),
+            conn.execute(_INSTALLMENTS, [loan_id], prepare=True))
+
+
+def _read_get_loan(loan_id: str, sent) -> dict[str, Any]:
+    loan = sent[0].fetchone()
+    if loan is None:
+        raise errors.not_found("loan", loan_id)
+    schedule = render_schedule(loan, sent[1].fetchall(), version=loan["schedule_version"],
+                               reason=loan["schedule_reason"], effective_date=loan["schedule_effective_date"])
     return render(loan, schedule)
 
 
@@ -344,9 +376,24 @@ _LINE_WITH_PRODUCT = """
       JOIN loan_products p ON p.id = c.product_id
       JOIN loan_product_versions v ON v.product_id = c.product_id AND v.version = c.product_version
      WHERE c.id = %s AND c.livemode = %s"""
-# the same, with the business date (:func:`business_date`) in the same round trip
+# the same, with the business date (:func:`business_date`) in the same round trip, and the product
+# version's config as text (a version is immutable: :func:`_product_config` parses each text once)
 _LINE_WITH_PRODUCT_AND_DATE = _LINE_WITH_PRODUCT.replace(
-    "v.config\n", "v.config, (SELECT s.business_date FROM system_state s) AS business_date\n", 1)
+    "v.config\n", "v.config::text AS config, (SELECT s.business_date FROM system_state s) AS business_date\n", 1)
+
+_CONFIGS: dict[str, dict[str, Any]] = {}
+
+
+def _product_config(text: str) -> dict[str, Any]:
+    """The product version's config in native form (:func:`rules.config_from_json`), parsed once per
+    distinct text (the cache is keyed by the content, so it never goes stale).  Read-only."""
+    c = _CONFIGS.get(text)
+    if c is None:
+        c = rules.config_from_json(json.loads(text))
+        if len(_CONFIGS) >= 256:
+            _CONFIGS.clear()
+        _CONFIGS[text] = c
+    return c
 
 _INSERT_LOAN = """
 WITH l AS (
@@ -416,7 +463,7 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
     if annual_rate is not None and annual_rate != annual_rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
         raise field_error(errors.VALIDATION, "/annual_rate", f"annual_rate has at most {RATE_PLACES} decimal places")
 
-    product = rules.config_from_json(line["config"])
+    product = _product_config(line["config"])
     try:
         terms = products.schedule_terms_for(product, principal=amount, term=term, annual_rate=annual_rate,
                                             disbursement_date=disb, first_due_date=first_due_date)
@@ -446,13 +493,40 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
         result = _disburse(conn, loan, today, disburser)
     loan.update(disb_id=loan["_txn"], disb_txn_status="active", disb_channel=result.channel,
                 disb_entry_ids=list(result.entry_ids), disb_details={"disbursement_status": result.status})
-    sched = render_schedule(loan, [
-        {"number": r.number, "from_date": r.from_date, "due_date": r.due_date, "principal": r.principal,
-         "interest": r.interest, "fees": r.fees, "penalty": Decimal(0), "paid_principal": Decimal(0),
-         "paid_interest": Decimal(0), "paid_fees": Decimal(0), "paid_penalty": Decimal(0),
-         "accrued_interest": Decimal(0), "status": "pending", "paid_on": None} for r in schedule.installments],
-        version=1, reason="disbursement", effective_date=disb)
-    return render(loan, sched)
+    return render(loan, _render_new_schedule(loan, schedule, disb))
+
+
+def _render_new_schedule(loan: dict[str, Any], schedule: Schedule, disb: dt.date) -> dict[str, Any]:
+    """What :func:`render_schedule` gives for a new loan's current schedule (nothing charged or paid
+    beyond the schedule, nothing accrued), straight from the engine's rows."""
+    places = _places(loan)
+    zero = Decimal(0)
+
+    def s(v: Decimal) -> str:   # to_str(v, places); the engine's amounts already carry the places
+        return format(v, "f") if v.as_tuple().exponent == -places else to_str(v, places)
+
+    z = s(zero)
+    paid = {"principal": z, "interest": z, "fees": z, "penalty": z, "total": z}
+    rows = schedule.installments
+    balance = sum((r.principal for r in rows), zero)
+    tp, ti, tf = balance, zero, zero
+    items = []
+    for r in rows:
+        balance -= r.principal
+        total = r.principal + r.interest + r.fees
+        ti += r.interest
+        tf += r.fees
+        ts = s(total)
+        items.append({
+            "number": r.number, "from_date": r.from_date.isoformat(), "due_date": r.due_date.isoformat(),
+            "days": (r.due_date - r.from_date).days, "principal": s(r.principal), "interest": s(r.interest),
+            "fees": s(r.fees), "penalty": z, "total": ts, "paid": dict(paid), "outstanding_total": ts,
+            "accrued_interest": z, "status": "pending", "paid_on": None, "principal_outstanding_after": s(balance)})
+    return {
+        "object": "loan_schedule", "loan_id": loan["id"], "version": 1, "current": loan["schedule_version"] == 1,
+        "reason": "disbursement", "effective_date": disb.isoformat(), "currency": loan["currency"],
+        "installments": items, "total_principal": s(tp), "total_interest": s(ti), "total_fees": s(tf),
+        "total_penalty": z, "total": s(tp + ti + tf)}
 
 
 def _books_in_sql(disburser: Disburser) -> bool:
@@ -470,6 +544,26 @@ _DRAWDOWN_CALL = ("SELECT * FROM loan_drawdown(%(line)s, %(principal)s, %(today)
                   "%(accounts)s::text[], %(currencies)s::text[], %(amounts)s::numeric[])")
 
 
+# Arrays go to PostgreSQL as array literals in one text parameter each (cast in the statement): much
+# less client CPU than psycopg's adaptation of lists, and safe as every element is an int, a date or
+# a finite Decimal (format "f": no exponent), none of which needs quoting.  None is NULL.
+def _int_array(items: list[int]) -> str:
+    return "{" + ",".join(map(str, items)) + "}"
+
+
+def _date_array(items: list[dt.date | None]) -> str:
+    return "{" + ",".join("NULL" if d is None else d.isoformat() for d in items) + "}"
+
+
+def _num_array(items: list[Decimal | None]) -> str:
+    return "{" + ",".join("NULL" if v is None else format(v, "f") for v in items) + "}"
+
+
+def _text_array(items: list[str]) -> str:
+    """Only for words of letters, digits and underscores (statuses): nothing to quote."""
+    return "{" + ",".join(items) + "}"
+
+
 def _insert_loan(conn: psycopg.Connection, line: dict[str, Any], product: dict[str, Any], terms: ScheduleTerms,
                  schedule: Schedule, *, today: dt.date, disburser: ClearingDisburser | None = None) -> dict[str, Any]:
     """Write the loan (see the module docstring).  With ``disburser`` (a :class:`ClearingDisburser`),
@@ -485,8 +579,9 @@ def _insert_loan(conn: psycopg.Connection, line: dict[str, Any], product: dict[s
                          value_date=terms.disbursement_date, booking_date=today)
         ledger.validate_entry_id(entry_id)
         accounts, currencies, amounts = ledger.validate_lines(disburser.journal_lines(d))
-        sql, extra = _DRAWDOWN_CALL, {"line": line["id"], "entry": entry_id, "accounts": accounts,
-                                      "currencies": currencies, "amounts": amounts}
+        sql, extra = _DRAWDOWN_CALL, {"line": line["id"], "entry": entry_id, "accounts": ledger._array(accounts),
+                                      "currencies": ledger._array(currencies),
+                                      "amounts": ledger._numeric_array(amounts)}
     else:
         sql, extra = _INSERT_LOAN, {}
     try:
@@ -498,13 +593,14 @@ def _insert_loan(conn: psycopg.Connection, line: dict[str, Any], product: dict[s
             "upfront": schedule.upfront_fees, "net": schedule.net_disbursed, "apr_n": apr.nominal,
             "apr_e": apr.effective, "terms": Jsonb(terms_to_json(terms)), "rules": Jsonb(_rules_json(product, terms.annual_rate)),
             "lm": _livemode(),
-            "n": [r.number for r in rows], "from": [r.from_date for r in rows], "due": [r.due_date for r in rows],
-            "p": [r.principal for r in rows], "i": [r.interest for r in rows], "f": [r.fees for r in rows],
-            "o": [r.outstanding for r in rows],
+            "n": _int_array([r.number for r in rows]), "from": _date_array([r.from_date for r in rows]),
+            "due": _date_array([r.due_date for r in rows]), "p": _num_array([r.principal for r in rows]),
+            "i": _num_array([r.interest for r in rows]), "f": _num_array([r.fees for r in rows]),
+            "o": _num_array([r.outstanding for r in rows]),
             "txn": txn_id, "channel": "clearing", "details": Jsonb({"disbursement_status": "pending",
                                                                      "net_amount": format(schedule.net_disbursed, "f"),
                                                                      "upfront_fees": format(schedule.upfront_fees, "f")}),
-            "entry_ids": [entry_id],
+            "entry_ids": ledger._array([entry_id]),
             }, prepare=True).fetchone()
     except psycopg.Error as exc:
         if disburser is None:
@@ -617,10 +713,16 @@ def _event(t: dict[str, Any]):
     raise AssertionError(k)
 
 
+# The loan's active events; ``details`` only of the types whose event needs it (:func:`_event`): a
+# repayment's details (its allocation, what it posted) are the bulk of the history and never needed.
+_EVENTS = ("SELECT id, type, value_date, amount, seq, "
+           "CASE WHEN type IN ('prepayment', 'due_day_change', 'reschedule', 'charge') THEN details END AS details "
+           "FROM loan_transactions WHERE loan_id = %s AND status = 'active' AND type = ANY(%s::text[]) ORDER BY seq")
+_EVENT_TYPES_ARRAY = "{" + ",".join(_EVENT_TYPES) + "}"
+
+
 def _events(conn: psycopg.Connection, loan_id: str, *, leave_out: str | None = None) -> list:
-    rows = conn.execute(
-        "SELECT id, type, value_date, amount, seq, details FROM loan_transactions WHERE loan_id = %s "
-        "AND status = 'active' AND type = ANY(%s) ORDER BY seq", [loan_id, list(_EVENT_TYPES)]).fetchall()
+    rows = conn.execute(_EVENTS, [loan_id, _EVENT_TYPES_ARRAY], prepare=True).fetchall()
     return [_event(t) for t in rows if t["id"] != leave_out]
 
 
@@ -664,6 +766,7 @@ def _allocation_json(a: eng.Allocation, places: int) -> dict[str, Any]:
 
 
 _UPSERT_INSTALLMENTS = """
+WITH gone AS (DELETE FROM loan_installments WHERE loan_id = %(loan)s AND number > %(count)s)
 INSERT INTO loan_installments (loan_id, number, from_date, due_date, principal, interest, fees, penalty,
                                paid_principal, paid_interest, paid_fees, paid_penalty, accrued_interest, status,
                                paid_on, interest_from, interest_fixed, fees_charged)
@@ -679,7 +782,19 @@ ON CONFLICT (loan_id, number) DO UPDATE SET
     paid_fees = EXCLUDED.paid_fees, paid_penalty = EXCLUDED.paid_penalty,
     accrued_interest = EXCLUDED.accrued_interest, status = EXCLUDED.status, paid_on = EXCLUDED.paid_on,
     interest_from = EXCLUDED.interest_from, interest_fixed = EXCLUDED.interest_fixed,
-    fees_charged = EXCLUDED.fees_charged"""
+    fees_charged = EXCLUDED.fees_charged
+WHERE (loan_installments.from_date, loan_installments.due_date, loan_installments.principal,
+       loan_installments.interest, loan_installments.fees, loan_installments.penalty,
+       loan_installments.paid_principal, loan_installments.paid_interest, loan_installments.paid_fees,
+       loan_installments.paid_penalty, loan_installments.accrued_interest, loan_installments.status,
+       loan_installments.paid_on, loan_installments.interest_from, loan_installments.interest_fixed,
+       loan_installments.fees_charged)
+      IS DISTINCT FROM
+      (EXCLUDED.from_date, EXCLUDED.due_date, EXCLUDED.principal, EXCLUDED.interest, EXCLUDED.fees,
+       EXCLUDED.penalty, EXCLUDED.paid_principal, EXCLUDED.paid_interest, EXCLUDED.paid_fees,
+       EXCLUDED.paid_penalty, EXCLUDED.accrued_interest, EXCLUDED.status, EXCLUDED.paid_on,
+       EXCLUDED.interest_from, EXCLUDED.interest_fixed, EXCLUDED.fees_charged)"""
+# (a row the new state leaves as it was is not rewritten: no new row version, no index or WAL work)
 
 
 def _paid_on(state: eng.LoanState) -> dict[int, dt.date]:
@@ -692,49 +807,79 @@ def _paid_on(state: eng.LoanState) -> dict[int, dt.date]:
     return out
 
 
-def _store_state(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, txn_id: str) -> None:
+_STORED_SCHEDULE = ("SELECT number, from_date, due_date, principal, interest, fees FROM loan_scheduled_installments "
+                    "WHERE loan_id = %s AND version = %s ORDER BY number")
+# the same for the loan's current version, read in the first round trip of a servicing use case (after
+# the loan's row lock: its schedule_version cannot move)
+_STORED_CURRENT_SCHEDULE = (
+    "SELECT s.number, s.from_date, s.due_date, s.principal, s.interest, s.fees FROM loan_scheduled_installments s "
+    "JOIN loans l ON l.id = s.loan_id AND s.version = l.schedule_version WHERE s.loan_id = %s ORDER BY s.number")
+
+
+def _store_state(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, txn_id: str, *,
+                 stored: list[tuple] | None = None,
+                 update_loan: bool = True) -> tuple[int, str | None, dt.date | None]:
+    """Write the state's installments, a new schedule version when the schedule changed, and the loan's
+    summary.  ``stored``: the loan's current stored schedule as ``(number, from_date, due_date, principal,
+    interest, fees)`` tuples when already read (else it is read here).  Answers the loan's schedule
+    version now, with the reason and effective date of the version when it made one (else None, None).
+    ``update_loan=False``: the caller writes the loan's summary (:func:`_loan_summary`) itself."""
     rows = state.installments
     paid_on = _paid_on(state)
-    conn.execute("DELETE FROM loan_installments WHERE loan_id = %s AND number > %s", [loan["id"], len(rows)])
+    # the rows beyond the state's (a shorter schedule) go in the same statement: they are not the rows upserted
     conn.execute(_UPSERT_INSTALLMENTS, {
-        "loan": loan["id"], "n": [r.number for r in rows], "fr": [r.from_date for r in rows],
-        "due": [r.due_date for r in rows], "p": [r.principal for r in rows], "i": [r.interest for r in rows],
-        "f": [r.fees for r in rows], "pen": [r.penalty for r in rows], "pp": [r.paid_principal for r in rows],
-        "pi": [r.paid_interest for r in rows], "pf": [r.paid_fees for r in rows],
-        "ppen": [r.paid_penalty for r in rows], "acc": [r.accrued_interest for r in rows],
-        "st": ["pending" if r.status == "future" else r.status for r in rows],
-        "paid_on": [paid_on.get(r.number) if r.status == "paid" else None for r in rows],
-        "ifrom": [r.interest_from for r in rows], "ifix": [r.interest_fixed for r in rows],
-        "fch": [r.fees_charged for r in rows]})
+        "loan": loan["id"], "count": len(rows), "n": _int_array([r.number for r in rows]),
+        "fr": _date_array([r.from_date for r in rows]),
+        "due": _date_array([r.due_date for r in rows]), "p": _num_array([r.principal for r in rows]),
+        "i": _num_array([r.interest for r in rows]), "f": _num_array([r.fees for r in rows]),
+        "pen": _num_array([r.penalty for r in rows]), "pp": _num_array([r.paid_principal for r in rows]),
+        "pi": _num_array([r.paid_interest for r in rows]), "pf": _num_array([r.paid_fees for r in rows]),
+        "ppen": _num_array([r.paid_penalty for r in rows]), "acc": _num_array([r.accrued_interest for r in rows]),
+        "st": _text_array(["pending" if r.status == "future" else r.status for r in rows]),
+        "paid_on": _date_array([paid_on.get(r.number) if r.status == "paid" else None for r in rows]),
+        "ifrom": _date_array([r.interest_from for r in rows]), "ifix": _num_array([r.interest_fixed for r in rows]),
+        "fch": _num_array([r.fees_charged for r in rows])}, prepare=True)
 
     # a new schedule version when the engine's current schedule differs from the stored current one
     version = loan["schedule_version"]
     current = state.schedule_versions[-1]
-    stored = conn.execute(
-        "SELECT number, from_date, due_date, principal, interest, fees FROM loan_scheduled_installments "
-        "WHERE loan_id = %s AND version = %s ORDER BY number", [loan["id"], version]).fetchall()
+    if stored is None:
+        stored = conn.cursor(row_factory=tuple_row).execute(_STORED_SCHEDULE, [loan["id"], version]).fetchall()
     want = [(r.number, r.from_date, r.due_date, r.principal, r.interest, r.fees) for r in current.installments]
-    if [tuple(s.values()) for s in stored] != want:
+    made: tuple[str | None, dt.date | None] = (None, None)
+    if stored != want:
         version += 1
         # the reason of the version the new event made (a same-day event of a lower rank is folded
         # before earlier-entered ones, so it need not be the last); else the schedule moved by replay
         reason = next((v.reason for v in state.schedule_versions if v.event_id == txn_id), "replay")
         conn.execute("INSERT INTO loan_schedule_versions (loan_id, version, reason, effective_date, transaction_id) "
                      "VALUES (%s, %s, %s, %s, %s)", [loan["id"], version, reason, current.effective_date, txn_id])
+        made = (reason, current.effective_date)
         ins = current.installments
         conn.execute(
             "INSERT INTO loan_scheduled_installments (loan_id, version, number, from_date, due_date, principal, "
             "interest, fees, outstanding) SELECT %s, %s, r.* FROM unnest(%s::int[], %s::date[], %s::date[], "
             "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[]) r",
-            [loan["id"], version, [r.number for r in ins], [r.from_date for r in ins], [r.due_date for r in ins],
-             [r.principal for r in ins], [r.interest for r in ins], [r.fees for r in ins],
-             [r.outstanding for r in ins]])
-    conn.execute(
-        "UPDATE loans SET status = %s, days_past_due = %s, bucket = %s, principal_outstanding = %s, "
-        "next_due_date = %s, closed_on = %s, schedule_version = %s, maturity_date = %s, updated_at = now() "
-        "WHERE id = %s",
-        [state.status, state.days_past_due, state.bucket, state.outstanding.principal, state.next_due_date,
-         state.closed_on, version, rows[-1].due_date, loan["id"]])
+            [loan["id"], version, _int_array([r.number for r in ins]), _date_array([r.from_date for r in ins]),
+             _date_array([r.due_date for r in ins]), _num_array([r.principal for r in ins]),
+             _num_array([r.interest for r in ins]), _num_array([r.fees for r in ins]),
+             _num_array([r.outstanding for r in ins])])
+    if update_loan:
+        conn.execute(_UPDATE_LOAN, _loan_summary(loan, state, version), prepare=True)
+    return version, made[0], made[1]
+
+
+_UPDATE_LOAN_SET = ("status = %(status)s, days_past_due = %(dpd)s, bucket = %(bucket)s, principal_outstanding = "
+                    "%(po)s, next_due_date = %(next)s, closed_on = %(closed)s, schedule_version = %(version)s, "
+                    "maturity_date = %(maturity)s, updated_at = now()")
+_UPDATE_LOAN = f"UPDATE loans SET {_UPDATE_LOAN_SET} WHERE id = %(loan)s"
+
+
+def _loan_summary(loan: dict[str, Any], state: eng.LoanState, version: int) -> dict[str, Any]:
+    """The parameters of the loan's summary update (:data:`_UPDATE_LOAN`)."""
+    return {"status": state.status, "dpd": state.days_past_due, "bucket": state.bucket,
+            "po": state.outstanding.principal, "next": state.next_due_date, "closed": state.closed_on,
+            "version": version, "maturity": state.installments[-1].due_date, "loan": loan["id"]}
 
 
 _TOTALS_COLS = ("disbursed",) + posting.FIGURES
@@ -745,7 +890,7 @@ def _post(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, 
     """Post the differences (one entry ``je_<txn id>``) and record the new totals; the entry ids and
     the differences."""
     posted = conn.execute(f"SELECT {', '.join(_TOTALS_COLS)} FROM loan_posted_totals WHERE loan_id = %s FOR UPDATE",
-                          [loan["id"]]).fetchone()
+                          [loan["id"]], prepare=True).fetchone()
     new = state.totals._asdict()
     diff = posting.differences(new, posted)
     jl = posting.journal_lines(diff, loan["currency"])
@@ -756,13 +901,39 @@ def _post(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, 
                           source=("loan_transaction", txn_id),
                           metadata={"loan_id": loan["id"], "value_date": value_date.isoformat()})
         entry_ids.append(entry_id)
-    # as_of: the date the stored state is as of (close of business carries it on from there)
-    sets = ", ".join(f"{k} = %({k})s" for k in posting.FIGURES)
-    conn.execute(f"UPDATE loan_posted_totals SET {sets}, written_off = %(wo)s, as_of = %(as_of)s, "
-                 f"updated_at = now() WHERE loan_id = %(loan)s",
-                 {**{k: new[k] for k in posting.FIGURES}, "as_of": today, "loan": loan["id"],
-                  "wo": sum((new[k] for k in posting.WRITE_OFFS), Decimal(0))})
+    _update_posted_totals(conn, loan, new, today)
     return entry_ids, diff
+
+
+# as_of: the date the stored state is as of (close of business carries it on from there)
+_UPDATE_POSTED_TOTALS_SET = (f"{', '.join(f'{k} = %({k})s' for k in posting.FIGURES)}, "
+                             f"written_off = %(wo)s, as_of = %(as_of)s, updated_at = now()")
+_UPDATE_POSTED_TOTALS = f"UPDATE loan_posted_totals SET {_UPDATE_POSTED_TOTALS_SET} WHERE loan_id = %(loan)s"
+
+
+def _posted_totals_params(loan: dict[str, Any], new: dict[str, Decimal], today: dt.date) -> dict[str, Any]:
+    return {**{k: new[k] for k in posting.FIGURES}, "as_of": today, "loan": loan["id"],
+            "wo": sum((new[k] for k in posting.WRITE_OFFS), Decimal(0))}
+
+
+def _update_posted_totals(conn: psycopg.Connection, loan: dict[str, Any], new: dict[str, Decimal],
+                          today: dt.date) -> None:
+    conn.execute(_UPDATE_POSTED_TOTALS, _posted_totals_params(loan, new, today), prepare=True)
+
+
+# The pipelined finish's writes other than the installments, the journal entry and the line (whose
+# used_amount moves only by lines.reserve / lines.release), in one statement (rows of three tables,
+# none written twice): the transaction (complete; its created_at answered), the loan's summary and the
+# posted totals.
+_FINISH_WRITES = f"""
+WITH t AS (
+    INSERT INTO loan_transactions (id, loan_id, type, value_date, amount, channel, seq, details, livemode, entry_ids)
+    VALUES (%(txn)s, %(loan)s, %(type)s, %(value_date)s, %(amount)s, %(channel)s, %(seq)s, %(details)s, %(lm)s,
+            %(entry_ids)s::text[])
+    RETURNING created_at),
+l AS (UPDATE loans SET {_UPDATE_LOAN_SET} WHERE id = %(loan)s),
+p AS (UPDATE loan_posted_totals SET {_UPDATE_POSTED_TOTALS_SET} WHERE loan_id = %(loan)s)
+SELECT t.created_at FROM t"""
 
 
 def _move_line(conn: psycopg.Connection, loan: dict[str, Any], diff: dict[str, Decimal], today: dt.date,
@@ -789,19 +960,200 @@ def _move_line(conn: psycopg.Connection, loan: dict[str, Any], diff: dict[str, D
 
 
 def _insert_txn(conn: psycopg.Connection, loan: dict[str, Any], txn_id: str, seq: int, type_: str,
-                value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any]) -> None:
-    conn.execute("INSERT INTO loan_transactions (id, loan_id, type, value_date, amount, channel, seq, details, "
-                 "livemode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                 [txn_id, loan["id"], type_, value_date, amount, channel, seq, Jsonb(details), loan["livemode"]])
+                value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any],
+                entry_ids: list[str] | None = None) -> psycopg.Cursor | None:
+    if entry_ids is None:
+        conn.execute("INSERT INTO loan_transactions (id, loan_id, type, value_date, amount, channel, seq, details, "
+                     "livemode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                     [txn_id, loan["id"], type_, value_date, amount, channel, seq, Jsonb(details), loan["livemode"]])
+    else:   # complete (details and entry ids), answering its created_at
+        return conn.cursor(row_factory=tuple_row).execute(
+            "INSERT INTO loan_transactions (id, loan_id, type, value_date, amount, channel, seq, details, "
+            "livemode, entry_ids) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::text[]) RETURNING created_at",
+            [txn_id, loan["id"], type_, value_date, amount, channel, seq, Jsonb(details), loan["livemode"],
+             ledger._array(entry_ids) if entry_ids else "{}"], prepare=True)
 
 
 def _finish(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, *, txn_id: str, seq: int,
             type_: str, value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any],
-            today: dt.date, memo: str, reverses: str | None = None) -> dict[str, Any]:
+            today: dt.date, memo: str, reverses: str | None = None, posted: dict[str, Decimal] | None = None,
+            stored: list[tuple] | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the event's effects and answer the transaction and the loan.  With ``posted`` (the loan's
+    posted totals, read under its lock) and ``stored`` (its current stored schedule), everything is
+    sent in one pipeline and read back in ONE round trip, unless a reversal must take principal back
+    on the line (that needs the line's answer first)."""
+    if posted is not None and stored is not None:
+        diff = posting.differences(state.totals._asdict(), posted)
+        if diff["principal_repaid"] + diff["written_off_principal"] >= 0:
+            return _finish_pipelined(conn, loan, state, diff, stored, txn_id=txn_id, seq=seq, type_=type_,
+                                     value_date=value_date, amount=amount, channel=channel, details=details,
+                                     today=today, memo=memo, reverses=reverses, extras=extras)
     with conn.pipeline():   # the statements that read nothing back go with the next one that does
         return _finish_statements(conn, loan, state, txn_id=txn_id, seq=seq, type_=type_, value_date=value_date,
                                   amount=amount, channel=channel, details=details, today=today, memo=memo,
                                   reverses=reverses)
+
+
+def _finish_pipelined(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState,
+                      diff: dict[str, Decimal], stored: list[tuple], *, txn_id: str, seq: int, type_: str,
+                      value_date: dt.date, amount: Decimal, channel: str | None, details: dict[str, Any],
+                      today: dt.date, memo: str, reverses: str | None,
+                      extras: dict[str, Any] | None) -> dict[str, Any]:
+    """:func:`_finish_statements` when the differences to post are known up front (``diff`` from the
+    posted totals read under the loan's lock) and the line only gives principal back (no reservation
+    to wait for): the transaction row is written once, complete (details, entry ids), with the loan's
+    summary and the posted totals in one statement (:data:`_FINISH_WRITES`), and everything is sent
+    before anything is read: one round trip (the pipeline's sync at its end).  ``extras``:
+    :data:`_LOAN_EXTRAS` as read under the loan's lock (then the answer is made from the state in hand,
+    see :func:`_loan_after`)."""
+    places = currency_places(loan["currency"])
+    alloc = state.allocations.get(txn_id)
+    if alloc is not None:
+        details["allocation"] = _allocation_json(alloc, places)
+    details["posted"] = {k: to_str(v, places) for k, v in diff.items() if v}
+    details["status_after"] = state.status
+    jl = posting.journal_lines(diff, loan["currency"])
+    entry_ids: list[str] = []
+    accounts: list[str] = []
+    if jl:   # as ledger.post_entry checks it, before anything is sent
+        entry_id = "je_" + txn_id
+        ledger.validate_entry_id(entry_id)
+        ledger._check_date(today)
+        accounts, currencies, amounts = ledger.validate_lines(jl)
+        if len(memo) > 1000:
+            raise field_error(errors.VALIDATION, "memo", "a memo is at most 1000 characters")
+        entry_ids.append(entry_id)
+    freed = diff["principal_repaid"] + diff["written_off_principal"]
+    # the loan's answer from the state in hand when its amounts are stored exactly (numeric(20,4)
+    # columns: up to 4 places), else read back as get_loan reads it
+    read_back = extras is None or loan["terms"]["rounding"]["places"] > 4
+    entry = got = released = None
+    try:
+        with conn.pipeline():   # sent in order; all read back at the end, by the pipeline's one sync
+            if reverses is not None:
+                conn.execute("UPDATE loan_transactions SET status = 'reversed', reversed_by = %s WHERE id = %s",
+                             [txn_id, reverses])
+            version, reason, effective = _store_state(conn, loan, state, txn_id, stored=stored, update_loan=False)
+            written = conn.cursor(row_factory=tuple_row).execute(_FINISH_WRITES, {
+                **_posted_totals_params(loan, state.totals._asdict(), today), **_loan_summary(loan, state, version),
+                "txn": txn_id, "type": type_, "value_date": value_date, "amount": amount, "channel": channel,
+                "seq": seq, "details": Jsonb(details), "lm": loan["livemode"],
+                "entry_ids": ledger._array(entry_ids) if entry_ids else "{}"}, prepare=True)
+            if jl:
+                entry = conn.cursor(row_factory=tuple_row).execute(
+                    ledger._POST, (entry_id, today, ledger._array(accounts), ledger._array(currencies),
+                                   ledger._numeric_array(amounts), memo, "loan_transaction", txn_id,
+                                   Jsonb({"loan_id": loan["id"], "value_date": value_date.isoformat()})),
+                    prepare=True)
+            released = lines.send_release(conn, loan["line_id"], freed) if freed > 0 else None
+            if read_back:
+                got = _send_get_loan(conn, loan["id"])
+    except psycopg.Error as exc:   # as ledger.post_entry translates its errors
+        problem = ledger._translate(exc, accounts) if jl else None
+        if problem is None:
+            raise
+        raise problem from None
+    if entry is not None:
+        assert entry.fetchone() is not None
+    created_at = written.fetchone()[0]
+    if released is not None and released.fetchone() is None:
+        raise errors.not_found("credit line", loan["line_id"])
+    # the row as get_transaction reads it back: details in jsonb's key order, created_at as stored
+    row = {"id": txn_id, "loan_id": loan["id"], "type": type_, "value_date": value_date, "amount": amount,
+           "channel": channel, "status": "active", "reversed_by": None, "details": _as_jsonb(details),
+           "entry_ids": entry_ids, "created_at": created_at}
+    if got is not None:
+        return {"transaction": _render_txn(row, loan["currency"]), "loan": _read_get_loan(loan["id"], got)}
+    return {"transaction": _render_txn(row, loan["currency"]),
+            "loan": _loan_after(loan, extras, state, version, reason, effective, today)}
+
+
+# what get_loan reads beside the loan's own row (its disbursement and its current version's reason),
+# with the business date and the next transaction sequence number (run after the loan's row lock)
+_LOAN_EXTRAS = (
+    f"SELECT (SELECT business_date FROM system_state) AS business_date, "
+    f"nextval(pg_get_serial_sequence('loan_transactions', 'seq')) AS n, "
+    f"{_DISB_COLS}, v.reason AS schedule_reason, v.effective_date AS schedule_effective_date "
+    f"FROM loans l "
+    f"LEFT JOIN LATERAL (SELECT * FROM loan_transactions t WHERE t.loan_id = l.id AND t.type = 'disbursement' "
+    f"                   ORDER BY t.seq LIMIT 1) d ON true "
+    f"LEFT JOIN loan_schedule_versions v ON v.loan_id = l.id AND v.version = l.schedule_version "
+    f"WHERE l.id = %s")
+
+
+def _loan_after(loan: dict[str, Any], extras: dict[str, Any], state: eng.LoanState, version: int,
+                reason: str | None, effective: dt.date | None, as_of: dt.date) -> dict[str, Any]:
+    """:func:`get_loan` after :func:`_store_state` wrote ``state`` (and the posted totals were moved to
+    ``as_of``), from what is in hand: ``loan`` (the row as read before), ``extras`` (:data:`_LOAN_EXTRAS`,
+    read under the loan's lock), the state, and the version :func:`_store_state` answered."""
+    rows = state.installments
+    row = {**loan, **extras, "status": state.status, "days_past_due": state.days_past_due, "bucket": state.bucket,
+           "principal_outstanding": state.outstanding.principal, "next_due_date": state.next_due_date,
+           "closed_on": state.closed_on, "schedule_version": version, "maturity_date": rows[-1].due_date}
+    if reason is not None:
+        row["schedule_reason"], row["schedule_effective_date"] = reason, effective
+    places = _places(row)
+    accruing = state.status in ("active", "overdue")
+    paid_on = _paid_on(state)
+    items = []
+    for r in rows:
+        items.append({
+            "number": r.number, "from_date": r.from_date, "due_date": r.due_date, "principal": r.principal,
+            "interest": r.interest, "fees": r.fees, "penalty": r.penalty, "paid_principal": r.paid_principal,
+            "paid_interest": r.paid_interest, "paid_fees": r.paid_fees, "paid_penalty": r.paid_penalty,
+            "accrued_interest": _installment_accrued(r.interest, r.interest_fixed, r.paid_interest, r.from_date,
+                                                     r.due_date, r.interest_from, as_of, places)
+            if accruing else r.accrued_interest,
+            "status": "pending" if r.status == "future" else r.status,
+            "paid_on": paid_on.get(r.number) if r.status == "paid" else None})
+    return render(row, render_schedule(row, items, version=version, reason=row["schedule_reason"],
+                                       effective_date=row["schedule_effective_date"]))
+
+
+def _round_half_even_div(n: Decimal, d: int, places: int) -> Decimal:
+    """SQL ``round_half_even_div(n, d, places)`` (migration 0005): ``n / d`` half-even to ``places``, exactly."""
+    a, b = n.as_integer_ratio()          # n = a / b; n * 10^places / d = a * 10^places / (b * d)
+    num, den = a * 10 ** places, b * d
+    if den < 0:
+        num, den = -num, -den
+    q = abs(num) // den * (1 if num >= 0 else -1)    # truncated toward zero, as div()
+    r2 = 2 * abs(num - q * den)
+    if r2 > den or (r2 == den and q % 2):
+        q += 1 if num >= 0 else -1
+    return Decimal(q).scaleb(-places)
+
+
+def _installment_accrued(interest: Decimal, fixed: Decimal, paid: Decimal, from_date: dt.date, due_date: dt.date,
+                         interest_from: dt.date | None, as_of: dt.date, places: int) -> Decimal:
+    """SQL ``installment_accrued`` (migration 0005): the installment's interest accrued at the start of
+    ``as_of``, never below what was paid (the value; its scale does not matter to the rendering)."""
+    start = interest_from or from_date
+    if as_of >= due_date:
+        v = interest
+    elif as_of <= from_date:
+        v = Decimal(0)
+    elif as_of < start:
+        v = _round_half_even_div(fixed * (as_of - from_date).days, (interest_from - from_date).days, places)
+    else:
+        v = fixed + _round_half_even_div((interest - fixed) * (as_of - start).days, (due_date - start).days, places)
+    return max(v, paid)
+
+
+def _jsonb_key(k: str) -> tuple[int, bytes]:
+    b = k.encode()
+    return len(b), b
+
+
+def _as_jsonb(v: Any) -> Any:
+    """A JSON value as it reads back from a ``jsonb`` column: object keys shortest first, then in byte
+    order (jsonb's storage order); strings, ints, booleans and None as they are."""
+    if isinstance(v, dict):
+        return {k: _as_jsonb(v[k]) for k in sorted(v, key=_jsonb_key)}
+    if isinstance(v, (list, tuple)):
+        return [_as_jsonb(x) for x in v]
+    if v is None or isinstance(v, (str, bool, int)):
+        return v
+    raise TypeError(f"not a plain JSON value: {v!r}")
 
 
 def _finish_statements(conn: psycopg.Connection, loan: dict[str, Any], state: eng.LoanState, *, txn_id: str,
@@ -835,9 +1187,12 @@ _TXN_COLS = "t.id, t.loan_id, t.type, t.value_date, t.amount, t.channel, t.statu
             "t.details, t.entry_ids, t.created_at, l.currency"
 
 
+_GET_TRANSACTION = (f"SELECT {_TXN_COLS} FROM loan_transactions t JOIN loans l ON l.id = t.loan_id "
+                    "WHERE t.id = %s AND t.loan_id = %s")
+
+
 def get_transaction(conn: psycopg.Connection, loan_id: str, txn_id: str) -> dict[str, Any]:
-    row = conn.execute(f"SELECT {_TXN_COLS} FROM loan_transactions t JOIN loans l ON l.id = t.loan_id "
-                       "WHERE t.id = %s AND t.loan_id = %s", [txn_id, loan_id]).fetchone()
+    row = conn.execute(_GET_TRANSACTION, [txn_id, loan_id]).fetchone()
     if row is None:
         raise errors.not_found("loan transaction", txn_id)
     return _render_txn(row, row["currency"])
@@ -865,13 +1220,15 @@ def list_transactions(conn: psycopg.Connection, loan_id: str, *, limit: int = 20
 
 
 _EVENT_READS = (
-    # in this order, in one round trip (a pipeline): the loan's row lock first, so that the events are
-    # read after any concurrent event on the loan has committed
-    (f"SELECT {_LOAN_COLS} FROM loans l WHERE l.id = %s AND l.livemode = %s FOR UPDATE", "loan"),
-    ("SELECT business_date FROM system_state", None),
-    ("SELECT id, type, value_date, amount, seq, details FROM loan_transactions WHERE loan_id = %s "
-     "AND status = 'active' AND type = ANY(%s) ORDER BY seq", "events"),
-    ("SELECT nextval(pg_get_serial_sequence('loan_transactions', 'seq')) AS n", None),
+    # in this order, in one round trip (a pipeline): the row locks first (the posted totals, then the
+    # loan, in one statement: the lock order of load_for_update and close of business), so that the
+    # events are read after any concurrent event on the loan has committed; the posted totals come
+    # with the loan (for the posting: they cannot move while locked)
+    (f"SELECT {_LOAN_COLS}, {', '.join(f'pt.{c} AS pt_{c}' for c in _TOTALS_COLS)} "
+     "FROM loan_posted_totals pt JOIN loans l ON l.id = pt.loan_id "
+     "WHERE pt.loan_id = %s AND l.livemode = %s FOR UPDATE OF pt, l", "loan"),
+    (_LOAN_EXTRAS, "id"),
+    (_EVENTS, "events"),
 )
 
 
@@ -881,18 +1238,21 @@ def _event_use_case(conn: psycopg.Connection, loan_id: str, make, *, type_: str,
     """Lock the loan, fold in the new event ``make(txn_id, value_date, seq)`` and :func:`_finish`.
     ``check(loan)``: a check of the request against the loan, before the loan's state is (amounts in
     the loan's currency).  The reads (:func:`load_for_update`, :func:`business_date`, :func:`_events`,
-    :func:`_next_seq`) go in one round trip."""
+    :func:`_next_seq`, what the answer needs and the stored current schedule) go in one round trip."""
     _check_id(loan_id)
-    params = {"loan": [loan_id, _livemode()], "events": [loan_id, list(_EVENT_TYPES)], None: None}
-    with conn.pipeline():
+    params = {"loan": [loan_id, _livemode()], "id": [loan_id], "events": [loan_id, _EVENT_TYPES_ARRAY]}
+    with conn.pipeline():   # one round trip: read once the pipeline's sync at its end is answered
         cur = [conn.execute(sql, params[p], prepare=True) for sql, p in _EVENT_READS]
-        loan = cur[0].fetchone()
-        if loan is None:
-            raise errors.not_found("loan", loan_id)
-        r = cur[1].fetchone()
-        today = r["business_date"] if r and r["business_date"] else lines.today()   # as business_date(conn)
-        events = [_event(t) for t in cur[2].fetchall()]
-        seq = cur[3].fetchone()["n"]
+        sched = conn.cursor(row_factory=tuple_row).execute(_STORED_CURRENT_SCHEDULE, [loan_id], prepare=True)
+    loan = cur[0].fetchone()
+    if loan is None:
+        raise errors.not_found("loan", loan_id)
+    posted = {c: loan.pop("pt_" + c) for c in _TOTALS_COLS}
+    extras = cur[1].fetchone()
+    today = extras.pop("business_date") or lines.today()   # as business_date(conn)
+    seq = extras.pop("n")
+    events = [_event(t) for t in cur[2].fetchall()]
+    stored = sched.fetchall()
     if check is not None:
         check(loan)
     _check_open(loan, loan_id, currency)
@@ -901,7 +1261,8 @@ def _event_use_case(conn: psycopg.Connection, loan_id: str, make, *, type_: str,
     txn_id = new_id("txn")
     state = _run(terms, events + [make(txn_id, vd, seq)], today)
     return _finish(conn, loan, state, txn_id=txn_id, seq=seq, type_=type_, value_date=vd, amount=amount,
-                   channel=channel, details=details, today=today, memo=f"Loan {loan['receipt_no']} {memo}")
+                   channel=channel, details=details, today=today, memo=f"Loan {loan['receipt_no']} {memo}",
+                   posted=posted, stored=stored, extras=extras)
 
 
 def repay(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, value_date: dt.date | None = None,

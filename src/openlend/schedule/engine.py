@@ -910,9 +910,11 @@ def _compute_apr(s: Schedule) -> APR:
     times = [t.term] if t.method == "bullet" else [r.number for r in rows]
     unit, every = t.frequency.unit, t.frequency.every
     per_year = Decimal(12 if unit == "month" else 52 if unit == "week" else YEAR_DAYS[t.day_count]) / every
-    periodic = _apr.irr(net, payments, times)
-    effective = _apr.xirr(net, t.disbursement_date, [(r.due_date, r.total) for r in rows])
-    return APR(_percent(periodic * per_year), _percent(effective))
+    # as _percent(irr(...) * per_year) and _percent(xirr(...)), proved from float (see apr.rounded)
+    start = t.disbursement_date
+    nominal = _apr.rounded(net, list(zip(payments, times)), 1, lambda r: _percent(r * per_year))
+    effective = _apr.rounded(net, [(r.total, (r.due_date - start).days) for r in rows], 365, _percent)
+    return APR(nominal, effective)
 
 
 def _percent(rate: Decimal) -> Decimal:
