@@ -89,7 +89,16 @@ def check_declared(doc: Any) -> dict[str, Any]:
         if not isinstance(session.get("device_emulator", False), bool):
             bad.append({"pointer": "/session/device_emulator", "detail": "true or false"})
         out["session"] = session
-    extra = set(doc) - set(DECLARED) - {"scorecard", "session"}
+    contact = doc.get("contact_mobile")
+    if contact is not None:
+        from ..origination import codes
+        try:
+            c = codes.normalise_mobile(contact, "/contact_mobile")
+            out["contact_mobile_masked"] = c[:6] + "****" + c[-4:]
+            out["contact_hash"] = crypto.keyring().lookup_hash(c, "contact_mobile").hex()
+        except Problem as exc:
+            bad += exc.errors or [{"pointer": "/contact_mobile", "detail": exc.detail}]
+    extra = set(doc) - set(DECLARED) - {"scorecard", "session", "contact_mobile"}
     bad += [{"pointer": f"/{k}", "detail": "unknown field"} for k in sorted(extra)]
     if bad:
         raise Problem(errors.VALIDATION, "The declared data has errors.", errors=bad)
@@ -392,7 +401,7 @@ def review_queue(conn: psycopg.Connection, *, limit: int = 50) -> dict[str, Any]
 def _velocity_record(r: dict[str, Any]) -> dict[str, Any]:
     return {"application_id": r["id"], "applied_at": r["created_at"], "id_number": r["id_hash"],
             "device_id": r["device_id"], "ip_address": r["ip"], "bank_card": r["card_hash"],
-            "contact_mobile": None, "address": None}
+            "contact_mobile": r.get("contact_hash"), "address": r.get("address_hash")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -405,14 +414,16 @@ def fraud_assessment(row: dict[str, Any], history: list[dict[str, Any]], bureau:
                      today: dt.date) -> dict[str, Any]:
     """The anti-fraud model and velocity rules (:mod:`openlend.antifraud`) on this application: its
     session telemetry (declared ``session``), carrier data, bureau features and the velocity over the
-    earlier applications that share its device, IP, ID number or card.  Contact-mobile and address
-    velocity count nothing until those fields are collected (an empty key never matches)."""
+    earlier applications that share its device, IP, ID number, card, emergency contact's mobile or
+    ID-card address (the last three by keyed hash; an application without them matches nothing)."""
     from ..antifraud import fraud_score, velocity_features
 
     me = {"id": row["id"], "created_at": row["created_at"], "id_hash": (bytes(row["id_number_hash"]).hex()
                                                                        if row["id_number_hash"] else None),
           "device_id": row["device_id"], "ip": str(row["client_ip"]) if row["client_ip"] else None,
-          "card_hash": bytes(row["bank_card_hash"]).hex() if row["bank_card_hash"] else None}
+          "card_hash": bytes(row["bank_card_hash"]).hex() if row["bank_card_hash"] else None,
+          "contact_hash": (row["applicant"] or {}).get("contact_hash"),
+          "address_hash": (row["id_card"] or {}).get("address_hash")}
     velocity = velocity_features(_velocity_record(me), [_velocity_record(h) for h in history])
     session = (row["applicant"] or {}).get("session") or {}
     f = row["factors"] or {}
@@ -462,12 +473,15 @@ def _history(conn: psycopg.Connection, row: dict[str, Any]) -> list[dict[str, An
     velocity context of the anti-fraud rules)."""
     rows = conn.execute(
         "SELECT id, device_id, host(client_ip) AS ip, encode(id_number_hash, 'hex') AS id_hash, mobile, "
-        "encode(bank_card_hash, 'hex') AS card_hash, created_at FROM applications "
+        "encode(bank_card_hash, 'hex') AS card_hash, applicant ->> 'contact_hash' AS contact_hash, "
+        "id_card ->> 'address_hash' AS address_hash, created_at FROM applications "
         "WHERE id <> %(id)s AND livemode = %(lm)s AND created_at >= %(at)s - interval '30 days' AND created_at <= %(at)s "
         "AND (device_id = %(dev)s OR client_ip = %(ip)s OR id_number_hash = %(h)s OR mobile = %(m)s "
-        "     OR bank_card_hash = %(card)s)",
+        "     OR bank_card_hash = %(card)s OR applicant ->> 'contact_hash' = %(contact)s "
+        "     OR id_card ->> 'address_hash' = %(address)s)",
         {"id": row["id"], "lm": row["livemode"], "at": row["created_at"], "dev": row["device_id"],
-         "ip": row["client_ip"], "h": row["id_number_hash"], "m": row["mobile"], "card": row["bank_card_hash"]}
+         "ip": row["client_ip"], "h": row["id_number_hash"], "m": row["mobile"], "card": row["bank_card_hash"],
+         "contact": (row["applicant"] or {}).get("contact_hash"), "address": (row["id_card"] or {}).get("address_hash")}
     ).fetchall()
     return rows
 
