@@ -268,3 +268,16 @@ def test_velocity_sees_a_contact_shared_by_two_people(client, env):
     d = client.get(f"/v1/decisions/{done['decision_id']}").json()
     v = d["provider_data"]["fraud"]["velocity"]
     assert v["contact_identities_30d"] == 1 and v["address_identities_30d"] == 1   # same rendered address too
+
+
+def test_providers_that_hang_give_defined_outcomes_never_a_500(client, env):
+    """The stand-in's timeout identity: the factor checks are recorded not_checked and the decision,
+    whose bureau, court and multi-lending calls time out, goes to manual review."""
+    app = walk(client, env, TIMEOUT)
+    assert app["factors"]["summary"] == {"id_2factor": "not_checked", "id_3factor": "not_checked",
+                                         "id_4factor": "not_checked"}
+    r = client.post(f"/v1/applications/{app['id']}/decision")
+    assert r.status_code == 200 and r.json()["status"] == "manual_review", r.text
+    d = client.get(f"/v1/decisions/{r.json()['decision_id']}").json()
+    assert d["record"]["kind"] == "provider_failure"
+    assert {d["provider_data"][k]["error"] for k in ("court", "multi_lending", "bureau")} == {"timeout"}
