@@ -53,17 +53,10 @@ def b64(data: bytes) -> str:
 
 
 def card_images(name: str, number: str) -> tuple[bytes, bytes]:
-    """A rendered card for an invented holder with the astronaut's public-domain portrait pasted in."""
-    birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    holder = render.CardHolder(name=name, sex="男" if int(number[16]) % 2 else "女", ethnicity="汉", birth_date=birth,
-                               address="北京市东城区示例路1号2栋301室", number=number, authority="北京市公安局东城分局",
-                               valid_from=dt.date(2018, 5, 1), valid_until=dt.date(2038, 5, 1))
-    front = render.render_front(holder)
-    k = 10.0
-    box = (int(56.0 * k), int(5.5 * k), int(80.0 * k), int(36.5 * k))
-    face = Image.open(FACES / "astronaut.jpg").convert("RGB").crop((140, 20, 380, 330))
-    front.paste(face.resize((box[2] - box[0], box[3] - box[1])), box[:2])
-    return render.to_bytes(front), render.to_bytes(render.render_back(holder))
+    """A rendered card for an invented holder with the astronaut's public-domain portrait in it."""
+    holder = render.holder_for(name, number)
+    face = Image.open(FACES / "astronaut.jpg").crop((140, 20, 380, 330))
+    return render.to_bytes(render.front_with_portrait(holder, face)), render.to_bytes(render.render_back(holder))
 
 
 def selfie() -> bytes:

@@ -192,6 +192,23 @@ def render_front(holder: CardHolder, *, px_per_mm: float = 10.0, seed: int = 0) 
     return c.img
 
 
+def holder_for(name: str, number: str) -> CardHolder:
+    """A card holder for a given (invented) name and ID number: sex and birth date from the number."""
+    birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    return CardHolder(name=name, sex="男" if int(number[16]) % 2 else "女", ethnicity="汉", birth_date=birth,
+                      address="北京市东城区示例路1号2栋301室", number=number, authority="北京市公安局东城分局",
+                      valid_from=date(2018, 5, 1), valid_until=date(2038, 5, 1))
+
+
+def front_with_portrait(holder: CardHolder, portrait: Image.Image, *, px_per_mm: float = 10.0) -> Image.Image:
+    """The front with a photograph in the portrait box (the face checks need a face there)."""
+    front = render_front(holder, px_per_mm=px_per_mm)
+    k = px_per_mm
+    box = (int(56.0 * k), int(5.5 * k), int(80.0 * k), int(36.5 * k))
+    front.paste(portrait.convert("RGB").resize((box[2] - box[0], box[3] - box[1])), box[:2])
+    return front
+
+
 def render_back(holder: CardHolder, *, px_per_mm: float = 10.0, seed: int = 1) -> Image.Image:
     c = _Canvas(px_per_mm, seed)
     _emblem(c, 12.5, 12.0, 7.0)
