@@ -19,23 +19,19 @@ for 1M loans (floor 5 minutes); Apache Fineract's COB is reported to take hours 
 from __future__ import annotations
 
 import argparse
-import atexit
 import datetime as dt
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from decimal import Decimal
-from pathlib import Path
 
 warnings.filterwarnings("ignore")
 
 import psycopg  # noqa: E402
 
-from openlend import db as dbmod  # noqa: E402
+import bench_ledger as bl  # noqa: E402  (the server and database helpers)
 from openlend import migrate  # noqa: E402
 
 BUSINESS_DATE = dt.date(2026, 6, 30)
@@ -171,26 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     from openlend.cob import service as cob
     from openlend.db import Database
 
-    workdir = tempfile.mkdtemp(prefix="openlend-bench-cob-")
-    atexit.register(shutil.rmtree, workdir, True)
-    if os.environ.get("DATABASE_URL"):
-        server_url = dbmod.normalise_url(os.environ["DATABASE_URL"])
-        where = "DATABASE_URL"
-    else:
-        server_url = dbmod.start_embedded(Path(workdir) / "pgdata", cleanup_mode="delete")
-        where = "embedded PostgreSQL (temporary)"
-    with psycopg.connect(server_url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        sb = conn.execute("SHOW shared_buffers").fetchone()[0]
-    print(f"server: {where}, PostgreSQL {version}, shared_buffers {sb}; {os.cpu_count()} CPUs; "
+    server_url, where, pg, _ = bl.start_server("openlend-bench-cob-")
+    print(f"server: {where}, {pg}; {os.cpu_count()} CPUs; "
           f"{args.workers} COB workers, batches of {args.batch_size:,}", flush=True)
     results = []
     for n in sizes:
         name = f"bench_cob_{n}"
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = dbmod.with_database(server_url, name)
+        url = bl.fresh_database(server_url, name)
         migrate.upgrade(url)
         print(f"generating {n:,} loans ({n * 12:,} installments) as of {BUSINESS_DATE} ...", flush=True)
         t0 = time.perf_counter()
@@ -210,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         db.close()
         secs = statistics.median(r.seconds for r in days)
         results.append((n, secs, anchor))
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        bl.drop_database(server_url, name)
 
     print()
     print("| figure | value | anchor (same run) | ratio | goal |")

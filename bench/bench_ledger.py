@@ -99,6 +99,26 @@ def pg_env(url: str) -> dict:
     return env
 
 
+def start_server(prefix: str = "openlend-bench-") -> tuple[str, str, str, str]:
+    """The PostgreSQL a bench runs on: ``DATABASE_URL``'s server, else an embedded one in a temporary
+    directory (removed at exit).  ``(server url, where, "PostgreSQL <version>, shared_buffers <n>",
+    workdir)``; the description also names synchronous_commit."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    # Registered before the embedded server starts, so it runs after the server's own cleanup.
+    atexit.register(shutil.rmtree, workdir, True)
+    if os.environ.get("DATABASE_URL"):
+        server_url = dbmod.normalise_url(os.environ["DATABASE_URL"])
+        where = "DATABASE_URL"
+    else:
+        server_url = dbmod.start_embedded(Path(workdir) / "pgdata", cleanup_mode="delete")
+        where = "embedded PostgreSQL (temporary)"
+    with psycopg.connect(server_url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        sb = conn.execute("SHOW shared_buffers").fetchone()[0]
+    return server_url, where, f"PostgreSQL {version}, shared_buffers {sb}, synchronous_commit {sync}", workdir
+
+
 def fresh_database(server_url: str, name: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -270,21 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 5 if args.quick else args.seconds
     rounds = args.rounds or 2
 
-    workdir = tempfile.mkdtemp(prefix="openlend-bench-")
-    # Registered before the embedded server starts, so it runs after the server's own cleanup.
-    atexit.register(shutil.rmtree, workdir, True)
-    if os.environ.get("DATABASE_URL"):
-        server_url = dbmod.normalise_url(os.environ["DATABASE_URL"])
-        where = "DATABASE_URL"
-    else:
-        server_url = dbmod.start_embedded(Path(workdir) / "pgdata", cleanup_mode="delete")
-        where = "embedded PostgreSQL (temporary)"
-    with psycopg.connect(server_url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
-        sb = conn.execute("SHOW shared_buffers").fetchone()[0]
-    print(f"server: {where}, PostgreSQL {version}, shared_buffers {sb}, synchronous_commit {sync}; "
-          f"{os.cpu_count()} CPUs; {seconds} s per workload, {rounds} rounds", flush=True)
+    server_url, where, pg, workdir = start_server()
+    print(f"server: {where}, {pg}; {os.cpu_count()} CPUs; {seconds} s per workload, {rounds} rounds", flush=True)
 
     print(f"setting up the openlend ledger ({args.accounts:,} accounts) ...", flush=True)
     url, codes = setup_ledger(server_url, args.accounts)

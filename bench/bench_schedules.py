@@ -290,7 +290,7 @@ def main(argv=None) -> int:
          f"{vec['best_s'] / bare['best_s']:.2f}", "-"),
     ]
     if vec1:
-        rows.append((f"vectorised, 1 thread, median", f"{vec1['median_s']:.3f} s", f"bare {bare['median_s']:.3f} s",
+        rows.append(("vectorised, 1 thread, median", f"{vec1['median_s']:.3f} s", f"bare {bare['median_s']:.3f} s",
                      f"{vec1['median_s'] / bare['median_s']:.2f}", "-"))
     rows.append(("identity vs generate()", f"{same}/{total}", "-", "-", "all identical " + ("met" if same == total else "MISSED")))
     head = ("figure", "value", "anchor", "ratio", "goal")

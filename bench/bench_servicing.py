@@ -35,19 +35,16 @@ subledger = GL).  The box is noisy: compare ratios taken in one run, not absolut
 from __future__ import annotations
 
 import argparse
-import atexit
 import base64
 import http.client
 import json
 import os
 import random
 import secrets
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -67,7 +64,6 @@ import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
 import bench_ledger as bl  # noqa: E402
-from openlend import db as dbmod  # noqa: E402
 from openlend import migrate  # noqa: E402
 from openlend.customers import service as customers  # noqa: E402
 from openlend.ledger import service as ledger  # noqa: E402
@@ -384,19 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 2)
     warmup = 1.0
 
-    workdir = tempfile.mkdtemp(prefix="openlend-bench-")
-    atexit.register(shutil.rmtree, workdir, True)
-    if os.environ.get("DATABASE_URL"):
-        server_url = dbmod.normalise_url(os.environ["DATABASE_URL"])
-        where = "DATABASE_URL"
-    else:
-        server_url = dbmod.start_embedded(Path(workdir) / "pgdata", cleanup_mode="delete")
-        where = "embedded PostgreSQL (temporary)"
-    with psycopg.connect(server_url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
-        sb = conn.execute("SHOW shared_buffers").fetchone()[0]
-    print(f"server: {where}, PostgreSQL {version}, shared_buffers {sb}, synchronous_commit {sync}; "
+    server_url, where, pg, workdir = bl.start_server()
+    print(f"server: {where}, {pg}; "
           f"{os.cpu_count()} CPUs; {seconds} s per workload (+{warmup:.0f} s warm-up), {rounds} round(s); "
           f"HTTP: uvicorn, {args.http_workers} worker(s)", flush=True)
     print("setting up: product, 16 customers and lines, 320 loans ...", flush=True)

@@ -12,14 +12,14 @@ def seed(database: Database) -> str:
     from .lines.demo import seed_demo as seed_lines
     from .products.demo import seed_demo as seed_products
 
+    from .cob.service import never_closed
     from .loans.demo import seed_history
 
     parts = []
     with database.transaction() as conn:
         parts.append(seed_products(conn))
         parts.append(seed_ledger(conn))
-        fresh = conn.execute("SELECT 1 FROM cob_runs LIMIT 1").fetchone() is None and \
-            conn.execute("SELECT business_date FROM system_state").fetchone()["business_date"] is None
+        fresh = never_closed(conn)
         # a fresh book: the loans come from a replayed history (every state, COB each day); else, as
         # before, from drawdowns disbursed in the past
         parts.append(seed_lines(conn, with_loans=not fresh))

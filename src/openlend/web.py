@@ -140,3 +140,23 @@ def purge_idempotency_keys(conn: psycopg.Connection, hours: int | None = None) -
     hours = hours or get_settings().idempotency_retention_hours
     cur = conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s)", [hours])
     return cur.rowcount
+
+
+def problems(*types: errors.ProblemType) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem types a route can answer with."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for pt in types:
+        entry = out.setdefault(pt.status, {"description": "", "content": {"application/problem+json": {}}})
+        entry["description"] = (entry["description"] + ", " if entry["description"] else "") + f"/problems/{pt.slug}"
+    return out
+
+
+def caller_ip(request: Request) -> str | None:
+    """The caller's address when it is one (a test client's is a name)."""
+    import ipaddress
+
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None

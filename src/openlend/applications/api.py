@@ -5,14 +5,13 @@ Images travel as base64 strings in JSON bodies (``data:`` URLs accepted), at mos
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
 from .. import errors
-from ..web import DB, Principal
-from . import decision, service
+from ..web import DB, Principal, caller_ip
+from . import blacklist, decision, registry, service
 
 router = APIRouter(tags=["applications"])
 Doc = Annotated[dict[str, Any], Body()]
@@ -20,13 +19,8 @@ OptDoc = Annotated[dict[str, Any] | None, Body()]
 
 
 def _ip(request: Request, doc: dict[str, Any] | None) -> str | None:
-    if doc and doc.get("ip_address"):
-        return doc["ip_address"]
-    host = request.client.host if request.client else None
-    try:
-        return str(ipaddress.ip_address(host)) if host else None
-    except ValueError:
-        return None
+    """The end user's address when the channel gives it (``ip_address``), else the caller's."""
+    return (doc or {}).get("ip_address") or caller_ip(request)
 
 
 def _only(doc: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
@@ -158,7 +152,7 @@ def replay_decision(decision_id: str, database: DB, principal: Principal):
 def add_blacklist(body: Doc, database: DB, principal: Principal):
     doc = _only(body, {"kind", "value", "reason"})
     with database.transaction() as conn:
-        return decision.add_to_blacklist(conn, kind=doc.get("kind"), value=doc.get("value"),
+        return blacklist.add_to_blacklist(conn, kind=doc.get("kind"), value=doc.get("value"),
                                          reason=doc.get("reason"), operator=principal)
 
 
@@ -166,41 +160,41 @@ def add_blacklist(body: Doc, database: DB, principal: Principal):
 def list_blacklist(database: DB, limit: Annotated[int, Query(ge=1, le=100)] = 20,
                    cursor: Annotated[str | None, Query()] = None):
     with database.transaction() as conn:
-        return decision.list_blacklist(conn, limit=limit, cursor=cursor)
+        return blacklist.list_blacklist(conn, limit=limit, cursor=cursor)
 
 
 @router.delete("/blacklist/{entry_id}", summary="Remove an entry (kept, marked removed)")
 def remove_blacklist(entry_id: str, database: DB, principal: Principal):
     with database.transaction() as conn:
-        return decision.remove_from_blacklist(conn, entry_id, operator=principal)
+        return blacklist.remove_from_blacklist(conn, entry_id, operator=principal)
 
 
 @router.get("/risk-models", summary="Registered models with their metrics and roles")
 def risk_models(database: DB):
     with database.transaction() as conn:
-        return decision.list_models(conn)
+        return registry.list_models(conn)
 
 
 @router.get("/risk-policies", summary="Registered policy versions")
 def risk_policies(database: DB):
     with database.transaction() as conn:
-        return decision.list_policies(conn)
+        return registry.list_policies(conn)
 
 
 @router.post("/risk-policies", status_code=201, summary="Publish a new policy version (validated in full)")
 def publish_policy(body: Doc, database: DB, principal: Principal):
     with database.transaction() as conn:
-        return decision.publish_policy(conn, body, operator=principal)
+        return registry.publish_policy(conn, body, operator=principal)
 
 
 @router.post("/risk-models", status_code=201, summary="Register a scorecard document (it starts retired)")
 def register_model(body: Doc, database: DB, principal: Principal):
     with database.transaction() as conn:
-        return decision.register_model(conn, body)
+        return registry.register_model(conn, body)
 
 
 @router.post("/risk-models/{version}/role", summary="Champion, challenger (with a share) or retired")
 def model_role(version: str, body: Doc, database: DB, principal: Principal):
     doc = _only(body, {"role", "share"})
     with database.transaction() as conn:
-        return decision.set_model_role(conn, version, role=doc.get("role"), share=doc.get("share"))
+        return registry.set_model_role(conn, version, role=doc.get("role"), share=doc.get("share"))

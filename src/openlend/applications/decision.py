@@ -34,6 +34,7 @@ from ..customers import crypto
 from ..db import Database
 from ..errors import Problem, field_error
 from ..ids import new_id
+from . import blacklist, registry
 from . import service as apps
 
 DECLARED = ("occupation", "industry", "housing", "education", "monthly_income")
@@ -94,7 +95,7 @@ def check_declared(doc: Any) -> dict[str, Any]:
         from ..origination import codes
         try:
             c = codes.normalise_mobile(contact, "/contact_mobile")
-            out["contact_mobile_masked"] = c[:6] + "****" + c[-4:]
+            out["contact_mobile_masked"] = apps.mask_mobile(c)
             out["contact_hash"] = crypto.keyring().lookup_hash(c, "contact_mobile").hex()
         except Problem as exc:
             bad += exc.errors or [{"pointer": "/contact_mobile", "detail": exc.detail}]
@@ -103,90 +104,6 @@ def check_declared(doc: Any) -> dict[str, Any]:
     if bad:
         raise Problem(errors.VALIDATION, "The declared data has errors.", errors=bad)
     return out
-
-
-# --- blacklist ----------------------------------------------------------------------------------
-
-BLACKLIST_KINDS = ("id_number", "mobile", "device", "bank_card")
-
-
-def _hash(kind: str, value: str) -> bytes:
-    return crypto.keyring().lookup_hash(value, "blacklist:" + kind)
-
-
-def blacklist_hits(conn: psycopg.Connection, row: dict[str, Any]) -> list[str]:
-    """The kinds under which the applicant is on the internal blacklist."""
-    probes = []
-    if row["id_number_cipher"]:
-        probes.append(("id_number", _hash("id_number", apps.reveal_id_number(row))))
-    probes.append(("mobile", _hash("mobile", row["mobile"])))
-    if row["device_id"]:
-        probes.append(("device", _hash("device", row["device_id"])))
-    if not probes:
-        return []
-    hits = conn.execute(
-        "SELECT DISTINCT kind FROM blacklist_entries WHERE removed_at IS NULL AND livemode = %s "
-        "AND (kind, value_hash) IN (SELECT * FROM unnest(%s::text[], %s::bytea[]))",
-        [row["livemode"], [k for k, _ in probes], [h for _, h in probes]]).fetchall()
-    return sorted(r["kind"] for r in hits)
-
-
-def render_entry(r: dict[str, Any]) -> dict[str, Any]:
-    from ..web import iso_ts
-    return {"object": "blacklist_entry", "id": r["id"], "kind": r["kind"], "value_masked": r["value_masked"],
-            "reason": r["reason"], "created_by": r["created_by"], "created_at": iso_ts(r["created_at"]),
-            "removed_at": iso_ts(r["removed_at"]) if r["removed_at"] else None, "removed_by": r["removed_by"]}
-
-
-def add_to_blacklist(conn: psycopg.Connection, *, kind: Any, value: Any, reason: Any, operator: str) -> dict[str, Any]:
-    from ..customers import service as customers
-    from ..origination import codes
-
-    if kind not in BLACKLIST_KINDS:
-        raise field_error(errors.VALIDATION, "/kind", "one of " + ", ".join(BLACKLIST_KINDS))
-    if not isinstance(reason, str) or not 1 <= len(reason) <= 500:
-        raise field_error(errors.VALIDATION, "/reason", "why, in 1 to 500 characters")
-    if kind == "id_number":
-        v = customers.normalise_id_number(value, "/value")
-        masked = customers.mask_id_number(v)
-    elif kind == "mobile":
-        v = codes.normalise_mobile(value, "/value")
-        masked = v[:6] + "****" + v[-4:]
-    elif kind == "bank_card":
-        v = apps.normalise_card(value, "/value")
-        masked = apps._mask_card(v)
-    else:
-        if not isinstance(value, str) or not 1 <= len(value) <= 200:
-            raise field_error(errors.VALIDATION, "/value", "a device fingerprint of 1 to 200 characters")
-        v, masked = value, value[:4] + "…"
-    h = _hash(kind, v)
-    livemode = apps._livemode()
-    existing = conn.execute("SELECT * FROM blacklist_entries WHERE livemode = %s AND kind = %s AND value_hash = %s "
-                            "AND removed_at IS NULL", [livemode, kind, h]).fetchone()
-    if existing is not None:
-        return render_entry(existing)
-    r = conn.execute("INSERT INTO blacklist_entries (id, kind, value_hash, value_masked, reason, created_by, livemode) "
-                     "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                     [new_id("bl"), kind, h, masked, reason, operator, livemode]).fetchone()
-    return render_entry(r)
-
-
-def remove_from_blacklist(conn: psycopg.Connection, entry_id: str, *, operator: str) -> dict[str, Any]:
-    r = conn.execute("UPDATE blacklist_entries SET removed_at = coalesce(removed_at, now()), "
-                     "removed_by = coalesce(removed_by, %s) WHERE id = %s AND livemode = %s RETURNING *",
-                     [operator, entry_id, apps._livemode()]).fetchone()
-    if r is None:
-        raise errors.not_found("blacklist entry", entry_id)
-    return render_entry(r)
-
-
-def list_blacklist(conn: psycopg.Connection, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
-    from ..listing import id_cursor, page
-    after = id_cursor(cursor, "bl", "a blacklist entry id")
-    rows = conn.execute("SELECT * FROM blacklist_entries WHERE livemode = %s AND removed_at IS NULL "
-                        "AND (%s::text IS NULL OR id < %s) ORDER BY id DESC LIMIT %s",
-                        [apps._livemode(), after, after, limit + 1]).fetchall()
-    return page(rows, limit, render_entry)
 
 
 # --- external data, concurrently ----------------------------------------------------------------
@@ -247,7 +164,7 @@ def gather_external(name: str, id_number: str, providers=None) -> dict[str, Any]
     return _provider_loop.run(lambda p: _gather(p, name, id_number), _settings_key())
 
 
-def bureau_inputs(gathered: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any] | None, str | None, dict]:
+def bureau_inputs(gathered: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None, dict]:
     """The policy's bureau inputs from the report (None with a reason code when it cannot be had)."""
     from ..risk import bureau
 
@@ -276,80 +193,6 @@ def bureau_inputs(gathered: dict[str, Any], as_of: dt.date) -> tuple[dict[str, A
 
 def _age(birth: dt.date, on: dt.date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-# --- the registry of models and policies --------------------------------------------------------
-
-def ensure_registry(conn: psycopg.Connection) -> None:
-    """The shipped scorecard and policy are registered (champion / active) on first use."""
-    from ..decisioning import packaged_model, to_dict
-    from ..decisioning.policy import default_policy
-
-    model = packaged_model()
-    body = to_dict(model)
-    conn.execute("INSERT INTO risk_models (version, kind, body, metrics, role) VALUES (%s, 'scorecard', %s, %s, "
-                 "CASE WHEN EXISTS (SELECT 1 FROM risk_models WHERE kind = 'scorecard' AND role = 'champion') "
-                 "THEN 'retired' ELSE 'champion' END) ON CONFLICT (version) DO NOTHING",
-                 [model.version_id, Jsonb(body), Jsonb(body.get("metrics") or {})])
-    pol = default_policy()
-    conn.execute("INSERT INTO risk_policies (id, version, body, sha256, created_by, status) VALUES (%s, %s, %s, %s, "
-                 "'openlend', CASE WHEN EXISTS (SELECT 1 FROM risk_policies WHERE id = %s AND status = 'active') "
-                 "THEN 'retired' ELSE 'active' END) ON CONFLICT (id, version) DO NOTHING",
-                 [pol.id, pol.version, Jsonb(pol.document), pol.sha256, pol.id])
-
-
-def _champion(conn: psycopg.Connection):
-    from ..decisioning.engine import ChampionChallenger
-
-    rows = conn.execute("SELECT version, body, role, share FROM risk_models WHERE kind = 'scorecard' "
-                        "AND role IN ('champion', 'challenger') ORDER BY role, version").fetchall()
-    champ = next(_model(r["version"], r["body"]) for r in rows if r["role"] == "champion")
-    chal = next((r for r in rows if r["role"] == "challenger" and r["share"] > 0), None)
-    cc = None
-    if chal is not None:
-        cc = ChampionChallenger(challenger=_model(chal["version"], chal["body"]), share=chal["share"],
-                                experiment="scorecard")
-    return champ, cc
-
-
-_parsed: dict[tuple[str, str], Any] = {}
-
-
-def _model(version: str, body: dict[str, Any]):
-    """A registered scorecard, parsed once per version (a version is its content's hash)."""
-    from ..decisioning import from_dict
-    key = ("model", version)
-    if key not in _parsed:
-        _parsed[key] = from_dict(body)
-    return _parsed[key]
-
-
-def _policy(conn: psycopg.Connection):
-    from ..decisioning.policy import from_dict
-
-    r = conn.execute("SELECT sha256, body FROM risk_policies WHERE status = 'active' ORDER BY created_at DESC LIMIT 1"
-                     ).fetchone()
-    key = ("policy", r["sha256"])
-    if key not in _parsed:
-        _parsed[key] = from_dict(r["body"])
-    return _parsed[key]
-
-
-def list_models(conn: psycopg.Connection) -> dict[str, Any]:
-    ensure_registry(conn)
-    rows = conn.execute("SELECT version, kind, metrics, role, share, created_at FROM risk_models ORDER BY created_at"
-                        ).fetchall()
-    return {"object": "list", "data": [{"object": "risk_model", **r, "share": format(r["share"], "f"),
-                                        "created_at": r["created_at"].isoformat()} for r in rows],
-            "has_more": False, "next_cursor": None}
-
-
-def list_policies(conn: psycopg.Connection) -> dict[str, Any]:
-    ensure_registry(conn)
-    rows = conn.execute("SELECT id, version, sha256, status, body, created_by, created_at FROM risk_policies "
-                        "ORDER BY id, version").fetchall()
-    return {"object": "list", "data": [{"object": "risk_policy", **r, "created_at": r["created_at"].isoformat()}
-                                       for r in rows], "has_more": False, "next_cursor": None}
 
 
 # --- decision records ---------------------------------------------------------------------------
@@ -513,10 +356,10 @@ def run(database: Database, app_id: str, *, providers=None, funders=None) -> dic
     with database.transaction() as conn:
         row = apps.load(conn, app_id)
         apps._refuse_state(row, _decidable(row), "the decision")
-        ensure_registry(conn)
-        policy, (model, cc) = _policy(conn), _champion(conn)
+        registry.ensure_registry(conn)
+        policy, (model, cc) = registry.active_policy(conn), registry.champion(conn)
         code, product = _product(conn, row["product_id"])
-        listed = blacklist_hits(conn, row)
+        listed = blacklist.hits(conn, row)
         history = _history(conn, row)
     today = dt.date.today()
     id_number = apps.reveal_id_number(row)
@@ -524,7 +367,7 @@ def run(database: Database, app_id: str, *, providers=None, funders=None) -> dic
     provider_data: dict[str, Any] = {k: {"ok": v["ok"], "ms": v["ms"], **({"error": v["error"]} if not v["ok"] else {})}
                                      for k, v in gathered.items()}
     failures: list[str] = []
-    binputs, bfail, bdata = bureau_inputs(gathered, today)
+    binputs, bfail, bdata = bureau_inputs(gathered)
     provider_data.update(bdata)
     if bfail:
         failures.append(bfail)
@@ -752,69 +595,3 @@ def review(database: Database, app_id: str, *, action: Any, note: Any, limit: An
             raise field_error(errors.VALIDATION, "/action", "this application has no priced rate; it cannot be approved")
         apps.move(conn, row, "approved", actor="operator:" + operator, note=note, approved_limit=amount)
     return fund(database, app_id)
-
-
-def publish_policy(conn: psycopg.Connection, doc: Any, *, operator: str) -> dict[str, Any]:
-    """A new version of a policy (decision tables as data, see docs/design/decisioning.md): validated in
-    full (every problem reported), stored with its hash, made the active version; the previous one is
-    kept (retired) so that old decisions still replay."""
-    from ..decisioning.policy import InvalidPolicy, from_dict
-
-    ensure_registry(conn)
-    if not isinstance(doc, dict):
-        raise field_error(errors.VALIDATION, "", "a policy document (JSON object)")
-    try:
-        pol = from_dict(doc)
-    except InvalidPolicy as exc:
-        raise Problem(errors.VALIDATION, "The policy has errors.",
-                      errors=[{"pointer": "/" + p.path.replace(".", "/").replace("[", "/").replace("]", ""),
-                               "detail": p.detail} for p in exc.problems]) from None
-    have = conn.execute("SELECT max(version) AS v FROM risk_policies WHERE id = %s", [pol.id]).fetchone()["v"] or 0
-    if pol.version <= have:
-        raise field_error(errors.VALIDATION, "/version", f"policy {pol.id} is at version {have}: give {have + 1}")
-    conn.execute("UPDATE risk_policies SET status = 'retired' WHERE id = %s AND status = 'active'", [pol.id])
-    conn.execute("UPDATE risk_policies SET status = 'retired' WHERE status = 'active'")
-    conn.execute("INSERT INTO risk_policies (id, version, body, sha256, created_by, status) "
-                 "VALUES (%s, %s, %s, %s, %s, 'active')", [pol.id, pol.version, Jsonb(pol.document), pol.sha256, operator])
-    return {"object": "risk_policy", "id": pol.id, "version": pol.version, "sha256": pol.sha256, "status": "active"}
-
-
-def set_model_role(conn: psycopg.Connection, version: str, *, role: Any, share: Any = None) -> dict[str, Any]:
-    """Make a registered scorecard the champion, a challenger (with its share of applications, chosen by
-    the application id's hash), or retire it."""
-    ensure_registry(conn)
-    if role not in ("champion", "challenger", "retired"):
-        raise field_error(errors.VALIDATION, "/role", "champion, challenger or retired")
-    r = conn.execute("SELECT version, role FROM risk_models WHERE version = %s", [version]).fetchone()
-    if r is None:
-        raise errors.not_found("risk model", version)
-    sh = Decimal(0)
-    if role == "challenger":
-        try:
-            sh = Decimal(share) if isinstance(share, str) else None
-        except ArithmeticError:
-            sh = None
-        if sh is None or not Decimal(0) < sh < Decimal(1):
-            raise field_error(errors.VALIDATION, "/share", "a decimal string between 0 and 1 (the challenger's share)")
-        conn.execute("UPDATE risk_models SET role = 'retired', share = 0 WHERE kind = 'scorecard' AND role = 'challenger'")
-    if role == "champion":
-        if r["role"] != "champion":
-            conn.execute("UPDATE risk_models SET role = 'retired', share = 0 WHERE kind = 'scorecard' AND role = 'champion'")
-    elif r["role"] == "champion":
-        raise field_error(errors.VALIDATION, "/role", "make another model the champion first")
-    conn.execute("UPDATE risk_models SET role = %s, share = %s WHERE version = %s", [role, sh, version])
-    return next(m for m in list_models(conn)["data"] if m["version"] == version)
-
-
-def register_model(conn: psycopg.Connection, doc: Any) -> dict[str, Any]:
-    """Register a scorecard document (``openlend model train -o FILE`` makes one); it starts retired."""
-    from ..decisioning import ModelError, from_dict
-
-    ensure_registry(conn)
-    try:
-        model = from_dict(doc)
-    except (ModelError, KeyError, TypeError, ValueError) as exc:
-        raise field_error(errors.VALIDATION, "", f"not a scorecard document: {exc}") from None
-    conn.execute("INSERT INTO risk_models (version, kind, body, metrics) VALUES (%s, 'scorecard', %s, %s) "
-                 "ON CONFLICT (version) DO NOTHING", [model.version_id, Jsonb(doc), Jsonb(doc.get("metrics") or {})])
-    return next(m for m in list_models(conn)["data"] if m["version"] == model.version_id)

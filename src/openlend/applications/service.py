@@ -39,6 +39,7 @@ from ..errors import Problem, field_error
 from ..ids import has_prefix, new_id
 from ..listing import id_cursor, page
 from ..origination import codes
+from ..risk.providers import mask_card
 from ..settings import get_settings
 from ..web import iso_ts
 
@@ -155,7 +156,7 @@ def render(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"],
         "status": row["status"],
         "product_id": row["product_id"],
-        "mobile": row["mobile"][:6] + "****" + row["mobile"][-4:],
+        "mobile": mask_mobile(row["mobile"]),
         "verification_code_id": row["verification_code_id"],
         "consent_id": row["consent_id"],
         "applicant": {"name": row["name"], "sex": row["sex"],
@@ -386,8 +387,9 @@ def list_applications(conn: psycopg.Connection, *, status: str | None = None, li
 
 # --- factors (the data provider) ----------------------------------------------------------------
 
-def _mask_card(card: str) -> str:
-    return card[:6] + "*" * (len(card) - 10) + card[-4:]
+def mask_mobile(e164: str) -> str:
+    """+86138****0001: what every response shows of a mobile number."""
+    return e164[:6] + "****" + e164[-4:]
 
 
 def normalise_card(value: Any, pointer: str = "/bank_card") -> str:
@@ -455,7 +457,7 @@ def submit_factors(database: Database, app_id: str, *, bank_card: Any = None, pr
         conn.execute("UPDATE applications SET factors = %s, bank_card_hash = %s, bank_card_masked = %s, "
                      "updated_at = now() WHERE id = %s",
                      [Jsonb(out), crypto.keyring().lookup_hash(card, "bank_card") if card else None,
-                      _mask_card(card) if card else None, app_id])
+                      mask_card(card) if card else None, app_id])
         return _maybe_identity_verified(conn, load(conn, app_id, for_update=True))
 
 

@@ -75,8 +75,13 @@ def open_business_date(conn: psycopg.Connection) -> dt.date | None:
     return r["business_date"] if r else None
 
 
-def _set_business_date(conn: psycopg.Connection, d: dt.date) -> None:
+def set_business_date(conn: psycopg.Connection, d: dt.date) -> None:
     conn.execute("UPDATE system_state SET business_date = %s, updated_at = now()", [d])
+
+
+def never_closed(conn: psycopg.Connection) -> bool:
+    """No close of business has run and no business date is set: the book still follows the calendar."""
+    return open_business_date(conn) is None and conn.execute("SELECT 1 FROM cob_runs LIMIT 1").fetchone() is None
 
 
 # --- the batch SQL ------------------------------------------------------------------------------
@@ -275,7 +280,7 @@ def _start_run(db: Database, d: dt.date, batch_size: int) -> tuple[str, list[tup
             conn.execute("INSERT INTO cob_runs (business_date, status, batch_size, summary) VALUES (%s, 'running', %s, %s)",
                          [d, batch_size, Jsonb({"plan": plan})])
             if open_d is None:
-                _set_business_date(conn, d)
+                set_business_date(conn, d)
             return "running", plan, set()
         plan = [tuple(p) for p in run["summary"]["plan"]]
         done = {r["batch_no"] for r in conn.execute("SELECT batch_no FROM cob_batches WHERE business_date = %s", [d])}
@@ -416,7 +421,7 @@ def _close_day(db: Database, d: dt.date, *, batch_size: int, workers: int, progr
         conn.execute("UPDATE cob_runs SET status = 'done', finished_at = now(), loans = %s, batches = %s, "
                      "summary = summary || %s WHERE business_date = %s",
                      [agg["loans"], agg["batches"], Jsonb({"replayed": int(agg["replayed"])}), d])
-        _set_business_date(conn, d + _ONE_DAY)
+        set_business_date(conn, d + _ONE_DAY)
     result.seconds = time.perf_counter() - started
     if progress:
         progress(f"cob {d.isoformat()}: closed {result.loans} loans in {result.seconds:.2f} s; "

@@ -5,24 +5,16 @@ keyed hash, so that no unkeyed hash of an ID number is ever stored."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 
 from .. import errors
-from ..web import DB, Principal, idempotent
+from ..web import DB, Principal, idempotent, problems
 from . import service
 from .schemas import CUSTOMER_EXAMPLE, CustomerCreate, CustomerList, CustomerOut, CustomerSearch
 
 router = APIRouter(prefix="/customers", tags=["customers"])
-
-
-def problems(*types: errors.ProblemType) -> dict[int | str, dict[str, Any]]:
-    out: dict[int | str, dict[str, Any]] = {}
-    for pt in types:
-        entry = out.setdefault(pt.status, {"description": "", "content": {"application/problem+json": {}}})
-        entry["description"] = (entry["description"] + ", " if entry["description"] else "") + f"/problems/{pt.slug}"
-    return out
 
 
 _KEYS = (errors.IDEMPOTENCY_MISMATCH, errors.IDEMPOTENCY_IN_FLIGHT)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
 from .. import errors
-from ..web import DB, Principal, idempotent
+from ..web import DB, Principal, idempotent, problems
 from . import schemas, service
 from .schemas import (AccountCreate, AccountCreated, AccountList, AccountOut, EntryCreate, EntryList, EntryOut,
                       EntryPosted, ReversalCreate, StatementOut, TrialBalanceOut)
@@ -27,15 +27,6 @@ from .schemas import (AccountCreate, AccountCreated, AccountList, AccountOut, En
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
 CURRENCY_Q = Query(pattern=schemas.CURRENCY, description="ISO 4217 code, such as CNY")
-
-
-def _problems(*types: errors.ProblemType) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problem types a route can answer with."""
-    out: dict[int | str, dict[str, Any]] = {}
-    for pt in types:
-        entry = out.setdefault(pt.status, {"description": "", "content": {"application/problem+json": {}}})
-        entry["description"] = (entry["description"] + ", " if entry["description"] else "") + f"/problems/{pt.slug}"
-    return out
 
 
 _KEYS = (errors.IDEMPOTENCY_MISMATCH, errors.IDEMPOTENCY_IN_FLIGHT)
@@ -78,7 +69,7 @@ def list_accounts(
                 "answers 200 with `replayed: true`; with other attributes 409 (accounts never change). "
                 "An `Idempotency-Key` header is honoured as well.",
     responses={200: {"description": "The account existed with the same attributes", "model": AccountCreated},
-               **_problems(errors.VALIDATION, service.ACCOUNT_CONFLICT, *_KEYS)},
+               **problems(errors.VALIDATION, service.ACCOUNT_CONFLICT, *_KEYS)},
 )
 def create_account(body: AccountCreate, request: Request, database: DB, principal: Principal):
     def run(conn):
@@ -89,7 +80,7 @@ def create_account(body: AccountCreate, request: Request, database: DB, principa
 
 
 @router.get("/accounts/{code}", response_model=AccountOut, summary="Retrieve a ledger account",
-            responses=_problems(errors.NOT_FOUND))
+            responses=problems(errors.NOT_FOUND))
 def get_account(code: str, database: DB):
     with database.transaction() as conn:
         return schemas.render_account(service.get_account(conn, code))
@@ -100,7 +91,7 @@ def get_account(code: str, database: DB):
     description="The account's journal lines in date order (effective date, then entry id, then line), oldest "
                 "first as on a bank statement, each with the running balance after it (on the account's normal "
                 "side, per currency). `from`/`to` bound the effective date; `next_cursor` pages forwards.",
-    responses=_problems(errors.NOT_FOUND, errors.VALIDATION))
+    responses=problems(errors.NOT_FOUND, errors.VALIDATION))
 def account_statement(
     code: str, database: DB,
     date_from: Annotated[dt.date | None, Query(alias="from", description="first effective date")] = None,
@@ -120,7 +111,7 @@ def account_statement(
     description="Every account's balance per currency from the entries with an effective date up to `as_of` "
                 "(all entries when it is absent), in the debit or the credit column, with the totals per "
                 "currency and `balanced` (debits equal credits).",
-    responses=_problems(errors.VALIDATION))
+    responses=problems(errors.VALIDATION))
 def trial_balance(
     database: DB,
     as_of: Annotated[dt.date | None, Query(description="last effective date included, such as 2024-01-31")] = None,
@@ -143,7 +134,7 @@ def trial_balance(
         "An `Idempotency-Key` header is honoured as well."),
     responses={200: {"description": "Replayed: this id was booked before with the same content",
                      "model": EntryPosted},
-               **_problems(errors.VALIDATION, service.UNBALANCED, service.UNKNOWN_ACCOUNT, service.ACCOUNT_CURRENCY,
+               **problems(errors.VALIDATION, service.UNBALANCED, service.UNKNOWN_ACCOUNT, service.ACCOUNT_CURRENCY,
                            service.HEADER_ACCOUNT, service.ENTRY_ID_CONFLICT, *_KEYS)},
 )
 def post_entry(body: Annotated[EntryCreate, Body()], request: Request, database: DB, principal: Principal):
@@ -180,7 +171,7 @@ def list_entries(
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut, summary="Retrieve a journal entry",
-            responses=_problems(errors.NOT_FOUND))
+            responses=problems(errors.NOT_FOUND))
 def get_entry(entry_id: str, database: DB):
     with database.transaction() as conn:
         return schemas.render_entry(service.get_entry(conn, entry_id))
@@ -196,7 +187,7 @@ def get_entry(entry_id: str, database: DB):
         "retry on another day books the same thing; a later date is allowed, an earlier one is not. The same "
         "reversal id again answers 200 with `replayed: true`."),
     responses={200: {"description": "Replayed", "model": EntryPosted},
-               **_problems(errors.NOT_FOUND, errors.VALIDATION, service.ALREADY_REVERSED, service.NOT_REVERSIBLE,
+               **problems(errors.NOT_FOUND, errors.VALIDATION, service.ALREADY_REVERSED, service.NOT_REVERSIBLE,
                            service.ENTRY_ID_CONFLICT, *_KEYS)},
 )
 def reverse_entry(entry_id: str, body: ReversalCreate, request: Request, database: DB, principal: Principal):

@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Request
 
 from .. import errors
-from ..customers.api import problems
 from ..loans import service as loans
 from ..loans.schemas import DRAWDOWN_EXAMPLE, DrawdownCreate, LoanOut
 from ..products import service as products
-from ..web import DB, Principal, idempotent
+from ..web import DB, Principal, idempotent, problems
 from . import service
 from .schemas import (LINE_EXAMPLE, CreditLineCreate, CreditLineList, CreditLineOut, LimitChange, LimitChangeList,
                       StatusChange)

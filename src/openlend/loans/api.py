@@ -9,8 +9,7 @@ import datetime as dt
 from fastapi import APIRouter, Body, Query, Request
 
 from .. import errors
-from ..customers.api import problems
-from ..web import DB, Principal, idempotent
+from ..web import DB, Principal, idempotent, problems
 from . import service
 from .schemas import (ChargeCreate, DueDayChange, LoanList, LoanOut, PayoffCreate, PrepaymentCreate, RefundCreate,
                       RepaymentCreate, RescheduleCreate, ReversalCreate, ScheduleOut, ServicingResult, TransactionList,

@@ -45,10 +45,7 @@ def seed_history(database: Database, *, today: dt.date | None = None, progress=N
     today = today or dt.date.today()
     start = today - dt.timedelta(days=HISTORY_DAYS)
     with database.transaction() as conn:
-        if conn.execute("SELECT 1 FROM cob_runs LIMIT 1").fetchone() is not None:
-            return ""
-        state = conn.execute("SELECT business_date FROM system_state").fetchone()
-        if state and state["business_date"] is not None:
+        if not cob.never_closed(conn):
             return ""
         lines_by_body = {}
         for body in SCRIPTS:
@@ -63,7 +60,7 @@ def seed_history(database: Database, *, today: dt.date | None = None, progress=N
             lines_by_body[body] = line["id"]
         if not lines_by_body:
             return ""
-        conn.execute("UPDATE system_state SET business_date = %s, updated_at = now()", [start])
+        cob.set_business_date(conn, start)
 
     book: list[tuple[str, str]] = []   # (loan id, script)
     made = 0

@@ -1065,7 +1065,7 @@ def _finish_pipelined(conn: psycopg.Connection, loan: dict[str, Any], state: eng
     if got is not None:
         return {"transaction": _render_txn(row, loan["currency"]), "loan": _read_get_loan(loan["id"], got)}
     return {"transaction": _render_txn(row, loan["currency"]),
-            "loan": _loan_after(loan, extras, state, version, reason, effective, today)}
+            "loan": _loan_after(loan, extras, state, version, reason, effective)}
 
 
 # what get_loan reads beside the loan's own row (its disbursement and its current version's reason),
@@ -1082,18 +1082,18 @@ _LOAN_EXTRAS = (
 
 
 def _loan_after(loan: dict[str, Any], extras: dict[str, Any], state: eng.LoanState, version: int,
-                reason: str | None, effective: dt.date | None, as_of: dt.date) -> dict[str, Any]:
+                reason: str | None, effective: dt.date | None) -> dict[str, Any]:
     """:func:`get_loan` after :func:`_store_state` wrote ``state`` (and the posted totals were moved to
-    ``as_of``), from what is in hand: ``loan`` (the row as read before), ``extras`` (:data:`_LOAN_EXTRAS`,
-    read under the loan's lock), the state, and the version :func:`_store_state` answered."""
+    its date), from what is in hand: ``loan`` (the row as read before), ``extras`` (:data:`_LOAN_EXTRAS`,
+    read under the loan's lock), the state, and the version :func:`_store_state` answered.  The engine's
+    accrued interest is the SQL ``installment_accrued`` of the state's date that :func:`get_loan` reads
+    (the same accrual rule; tests/cob checks the two agree every day)."""
     rows = state.installments
     row = {**loan, **extras, "status": state.status, "days_past_due": state.days_past_due, "bucket": state.bucket,
            "principal_outstanding": state.outstanding.principal, "next_due_date": state.next_due_date,
            "closed_on": state.closed_on, "schedule_version": version, "maturity_date": rows[-1].due_date}
     if reason is not None:
         row["schedule_reason"], row["schedule_effective_date"] = reason, effective
-    places = _places(row)
-    accruing = state.status in ("active", "overdue")
     paid_on = _paid_on(state)
     items = []
     for r in rows:
@@ -1101,42 +1101,11 @@ def _loan_after(loan: dict[str, Any], extras: dict[str, Any], state: eng.LoanSta
             "number": r.number, "from_date": r.from_date, "due_date": r.due_date, "principal": r.principal,
             "interest": r.interest, "fees": r.fees, "penalty": r.penalty, "paid_principal": r.paid_principal,
             "paid_interest": r.paid_interest, "paid_fees": r.paid_fees, "paid_penalty": r.paid_penalty,
-            "accrued_interest": _installment_accrued(r.interest, r.interest_fixed, r.paid_interest, r.from_date,
-                                                     r.due_date, r.interest_from, as_of, places)
-            if accruing else r.accrued_interest,
+            "accrued_interest": r.accrued_interest,
             "status": "pending" if r.status == "future" else r.status,
             "paid_on": paid_on.get(r.number) if r.status == "paid" else None})
     return render(row, render_schedule(row, items, version=version, reason=row["schedule_reason"],
                                        effective_date=row["schedule_effective_date"]))
-
-
-def _round_half_even_div(n: Decimal, d: int, places: int) -> Decimal:
-    """SQL ``round_half_even_div(n, d, places)`` (migration 0005): ``n / d`` half-even to ``places``, exactly."""
-    a, b = n.as_integer_ratio()          # n = a / b; n * 10^places / d = a * 10^places / (b * d)
-    num, den = a * 10 ** places, b * d
-    if den < 0:
-        num, den = -num, -den
-    q = abs(num) // den * (1 if num >= 0 else -1)    # truncated toward zero, as div()
-    r2 = 2 * abs(num - q * den)
-    if r2 > den or (r2 == den and q % 2):
-        q += 1 if num >= 0 else -1
-    return Decimal(q).scaleb(-places)
-
-
-def _installment_accrued(interest: Decimal, fixed: Decimal, paid: Decimal, from_date: dt.date, due_date: dt.date,
-                         interest_from: dt.date | None, as_of: dt.date, places: int) -> Decimal:
-    """SQL ``installment_accrued`` (migration 0005): the installment's interest accrued at the start of
-    ``as_of``, never below what was paid (the value; its scale does not matter to the rendering)."""
-    start = interest_from or from_date
-    if as_of >= due_date:
-        v = interest
-    elif as_of <= from_date:
-        v = Decimal(0)
-    elif as_of < start:
-        v = _round_half_even_div(fixed * (as_of - from_date).days, (interest_from - from_date).days, places)
-    else:
-        v = fixed + _round_half_even_div((interest - fixed) * (as_of - start).days, (due_date - start).days, places)
-    return max(v, paid)
 
 
 def _jsonb_key(k: str) -> tuple[int, bytes]:

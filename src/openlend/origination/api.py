@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from .. import errors
-from ..web import DB, Principal, idempotent
+from ..web import DB, Principal, caller_ip, idempotent, problems
 from . import codes, consents
 from .schemas import (ConsentCreate, ConsentOut, ConsentTextCreate, ConsentTextList, ConsentTextOut,
                       VerificationCodeCreate, VerificationCodeOut, VerificationCodeVerify)
 
 router = APIRouter(tags=["registration"])
-
-
-def problems(*types: errors.ProblemType) -> dict[int | str, dict[str, Any]]:
-    out: dict[int | str, dict[str, Any]] = {}
-    for pt in types:
-        entry = out.setdefault(pt.status, {"description": "", "content": {"application/problem+json": {}}})
-        entry["description"] = (entry["description"] + ", " if entry["description"] else "") + f"/problems/{pt.slug}"
-    return out
-
-
-def _caller_ip(request: Request) -> str | None:
-    """The caller's address when it is one (a test client's is a name)."""
-    host = request.client.host if request.client else None
-    try:
-        return str(ipaddress.ip_address(host)) if host else None
-    except ValueError:
-        return None
 
 
 @router.post("/verification-codes", status_code=201, response_model=VerificationCodeOut,
@@ -43,7 +25,7 @@ def _caller_ip(request: Request) -> str | None:
              responses=problems(errors.VALIDATION, codes.RESEND_TOO_EARLY, errors.RATE_LIMITED, codes.SMS_SEND_FAILED))
 def create_verification_code(body: VerificationCodeCreate, request: Request, database: DB):
     return codes.issue_code(database, mobile=body.mobile, purpose=body.purpose,
-                            ip_address=body.ip_address if body.ip_address is not None else _caller_ip(request))
+                            ip_address=body.ip_address if body.ip_address is not None else caller_ip(request))
 
 
 @router.get("/verification-codes/{code_id}", response_model=VerificationCodeOut, summary="Retrieve a verification code",
@@ -96,7 +78,7 @@ def get_consent_text(text_id: str, database: DB):
 def create_consent(body: ConsentCreate, request: Request, database: DB, principal: Principal):
     doc = body.model_dump()
     if doc["ip_address"] is None:
-        doc["ip_address"] = _caller_ip(request)
+        doc["ip_address"] = caller_ip(request)
     return idempotent(request, database, principal, doc, lambda conn: (201, consents.create_consent(conn, doc)))
 
 

@@ -7,20 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 
 from .. import errors
-from ..web import DB, Principal, idempotent
+from ..web import DB, Principal, idempotent, problems
 from . import service
 from .schemas import PRODUCT_EXAMPLE, ProductCreate, ProductList, ProductOut
 
 router = APIRouter(prefix="/products", tags=["products"])
-
-
-def _problems(*types: errors.ProblemType) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problem types a route can answer with."""
-    out: dict[int | str, dict[str, Any]] = {}
-    for pt in types:
-        entry = out.setdefault(pt.status, {"description": "", "content": {"application/problem+json": {}}})
-        entry["description"] = (entry["description"] + ", " if entry["description"] else "") + f"/problems/{pt.slug}"
-    return out
 
 
 _NOT_FOUND = errors.NOT_FOUND
@@ -35,7 +26,7 @@ _KEYS = (errors.IDEMPOTENCY_MISMATCH, errors.IDEMPOTENCY_IN_FLIGHT)
         "allocation order) and the worst-case APR over the product's corners (maximum rate x smallest and "
         "largest amount x every term offered, with all fees) must not exceed the APR cap; otherwise 422 "
         "`/problems/apr-cap-exceeded` names the combination. Takes an `Idempotency-Key`."),
-    responses=_problems(*_INVALID, *_KEYS, service.PRODUCT_CODE_EXISTS),
+    responses=problems(*_INVALID, *_KEYS, service.PRODUCT_CODE_EXISTS),
 )
 def create_product(
     body: Annotated[ProductCreate, Body(openapi_examples={"cash_loan": {"value": PRODUCT_EXAMPLE}})],
@@ -59,7 +50,7 @@ def list_products(
 
 @router.get("/{product_id}", response_model=ProductOut, summary="Retrieve a loan product",
             description="The product at its current version, or at `?version=N`.",
-            responses=_problems(_NOT_FOUND))
+            responses=problems(_NOT_FOUND))
 def get_product(product_id: str, database: DB,
                 version: Annotated[int | None, Query(ge=1, description="an earlier version")] = None):
     with database.transaction() as conn:
@@ -68,7 +59,7 @@ def get_product(product_id: str, database: DB,
 
 @router.get("/{product_id}/versions", response_model=ProductList, summary="List a loan product's versions",
             description="The product at each of its versions, newest first; `next_cursor` is a version number.",
-            responses=_problems(_NOT_FOUND))
+            responses=problems(_NOT_FOUND))
 def list_versions(product_id: str, database: DB,
                   limit: Annotated[int, Query(ge=1, le=100)] = 20,
                   cursor: Annotated[str | None, Query()] = None):
@@ -90,7 +81,7 @@ _PATCH_DOC = (
 @router.post(
     "/{product_id}/versions", status_code=201, response_model=ProductOut,
     summary="Make a new version of a loan product", description=_PATCH_DOC,
-    responses=_problems(_NOT_FOUND, *_INVALID, *_KEYS, service.PRODUCT_RETIRED),
+    responses=problems(_NOT_FOUND, *_INVALID, *_KEYS, service.PRODUCT_RETIRED),
 )
 def new_version(
     product_id: str, request: Request, database: DB, principal: Principal,
@@ -106,7 +97,7 @@ def new_version(
     "/{product_id}/retire", response_model=ProductOut, summary="Retire a loan product",
     description=("A retired product takes no new versions and no new loans; loans already made keep their "
                  "version. Retiring a retired product is 409 `/problems/product-retired`."),
-    responses=_problems(_NOT_FOUND, service.PRODUCT_RETIRED, *_KEYS),
+    responses=problems(_NOT_FOUND, service.PRODUCT_RETIRED, *_KEYS),
 )
 def retire_product(product_id: str, request: Request, database: DB, principal: Principal):
     return idempotent(request, database, principal, {},

@@ -19,6 +19,7 @@ ID numbers, mobiles and card numbers never reach a log line or an error message 
 from __future__ import annotations
 
 import logging
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -328,6 +329,28 @@ class _Base:
         except _Bad as e:
             raise self._error(call, "bad_response", str(e), status) from None
 
+    @contextlib.contextmanager
+    def _calling(self, call: _Call):
+        """Around one HTTP call (sync or async): transport failures become :class:`ProviderError`, and the
+        call is logged (masked) with its outcome: ok, not_found (``result`` set to None) or the error kind."""
+        started = time.monotonic()
+        st: dict[str, Any] = {}
+        outcome = "error"
+        try:
+            try:
+                yield st
+            except httpx.TimeoutException:
+                raise self._error(call, "timeout", f"no answer within {self.config.timeout_s}s") from None
+            except httpx.TransportError as e:
+                raise self._error(call, "unavailable", type(e).__name__) from None
+            if "result" in st:
+                outcome = "ok" if st["result"] is not None else "not_found"
+        except ProviderError as e:
+            outcome = e.kind
+            raise
+        finally:
+            self._log(call, started, outcome)
+
     def _log(self, call: _Call, started: float, outcome: str) -> None:
         log.info("risk provider call %s.%s subject=%s outcome=%s ms=%.0f", self.provider, call.operation,
                  call.subject, outcome, (time.monotonic() - started) * 1000)
@@ -350,24 +373,10 @@ class _SyncHttp(_Base):
         self._client.close()
 
     def _post(self, call: _Call, decode) -> Any:
-        started = time.monotonic()
-        outcome = "error"
-        try:
-            try:
-                response = self._client.post(call.path, json=call.payload, headers=self._headers,
-                                             timeout=self._timeout)
-            except httpx.TimeoutException:
-                raise self._error(call, "timeout", f"no answer within {self.config.timeout_s}s") from None
-            except httpx.TransportError as e:
-                raise self._error(call, "unavailable", type(e).__name__) from None
-            result = self._decode(call, response, decode)
-            outcome = "ok" if result is not None else "not_found"
+        with self._calling(call) as st:
+            response = self._client.post(call.path, json=call.payload, headers=self._headers, timeout=self._timeout)
+            result = st["result"] = self._decode(call, response, decode)
             return result
-        except ProviderError as e:
-            outcome = e.kind
-            raise
-        finally:
-            self._log(call, started, outcome)
 
 
 class _AsyncHttp(_Base):
@@ -379,24 +388,11 @@ class _AsyncHttp(_Base):
         await self._client.aclose()
 
     async def _post(self, call: _Call, decode) -> Any:
-        started = time.monotonic()
-        outcome = "error"
-        try:
-            try:
-                response = await self._client.post(call.path, json=call.payload, headers=self._headers,
-                                                   timeout=self._timeout)
-            except httpx.TimeoutException:
-                raise self._error(call, "timeout", f"no answer within {self.config.timeout_s}s") from None
-            except httpx.TransportError as e:
-                raise self._error(call, "unavailable", type(e).__name__) from None
-            result = self._decode(call, response, decode)
-            outcome = "ok" if result is not None else "not_found"
+        with self._calling(call) as st:
+            response = await self._client.post(call.path, json=call.payload, headers=self._headers,
+                                               timeout=self._timeout)
+            result = st["result"] = self._decode(call, response, decode)
             return result
-        except ProviderError as e:
-            outcome = e.kind
-            raise
-        finally:
-            self._log(call, started, outcome)
 
 
 # The calls, described once for both clients.
