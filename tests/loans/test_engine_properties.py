@@ -199,3 +199,38 @@ def test_next_day_matches_the_design_rules_close_of_business_applies(case):
     for r, r2 in zip(s.installments, s2.installments):
         assert r.accrued_interest == design_accrual(r, as_of)
         assert r2.accrued_interest == design_accrual(r, nxt)
+
+
+@SETTINGS
+@given(scenarios(), st.integers(0, 40))
+def test_going_on_from_the_last_fold_gives_the_full_fold(scenario, step):
+    """engine.run_from, entering the events one by one in their order (each time the business date
+    on, as a service would), each time from the fold the previous call answered: the same state as
+    folding everything again (run), or the same refusal — and a stale or foreign fold is never used."""
+    from openlend.loans.engine import run_from
+
+    terms, events, as_of = scenario
+    evs = sorted(events, key=lambda e: (e.value_date, e.rank, e.seq, e.id))
+    snap = None
+    for n in range(1, len(evs) + 1):
+        day = max(evs[n - 1].value_date, evs[0].value_date) + timedelta(days=step % 7)
+        day = min(max(day, evs[n - 1].value_date), as_of)
+        try:
+            want = run(terms, evs[:n], day)
+        except LoanRuleError as exc:
+            try:
+                run_from(snap, terms, evs[:n], day)
+            except LoanRuleError as got:
+                assert (got.code, got.event_id) == (exc.code, exc.event_id)
+                break
+            raise AssertionError(f"run refused ({exc.code}) and run_from did not")
+        got, snap = run_from(snap, terms, evs[:n], day)
+        assert got == want
+    # a fold of other events (one left out) is not gone on from: the answer is still the full fold's
+    if len(evs) >= 2 and snap is not None:
+        try:
+            want = run(terms, evs[1:], as_of)
+        except LoanRuleError:
+            return
+        got, _ = run_from(snap, terms, evs[1:], as_of)
+        assert got == want

@@ -431,17 +431,14 @@ pt AS (
 SELECT l.* FROM l"""
 
 
-def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: int,
-             annual_rate: Decimal | None = None, disbursement_date: dt.date | None = None,
-             first_due_date: dt.date | None = None, currency: str | None = None,
-             disburser: Disburser | None = None) -> dict[str, Any]:
-    """Draw ``amount`` on a credit line as a new loan (see the module docstring); the loan as the API shows it."""
-    line = None
-    if has_prefix(line_id, "line"):
-        line = conn.execute(_LINE_WITH_PRODUCT_AND_DATE, [line_id, _livemode()], prepare=True).fetchone()
-    if line is None:
-        raise errors.not_found("credit line", line_id)
-    today = line["business_date"] or lines.today()   # as business_date(conn) answers
+def plan_drawdown(line: dict[str, Any], today: dt.date, *, amount: Decimal, term: int,
+                  annual_rate: Decimal | None = None, disbursement_date: dt.date | None = None,
+                  first_due_date: dt.date | None = None,
+                  currency: str | None = None) -> tuple[dict[str, Any], ScheduleTerms, Schedule]:
+    """A drawdown's checks against ``line`` (a :data:`_LINE_WITH_PRODUCT_AND_DATE` row) and its schedule,
+    before anything is written: the product config, the terms and the schedule, or the
+    :class:`~openlend.errors.Problem` that refuses it (the limit as the line was read: the guarded
+    write has the last word)."""
     c = line["currency"]
     if currency is not None:
         try:
@@ -481,7 +478,24 @@ def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: i
                       "(an odd first period can raise it: choose another first_due_date).",
                       errors=[{"pointer": "/first_due_date" if first_due_date else "/annual_rate",
                                "detail": f"the APR would exceed {cap}%"}])
+    return product, terms, schedule
 
+
+def drawdown(conn: psycopg.Connection, line_id: str, *, amount: Decimal, term: int,
+             annual_rate: Decimal | None = None, disbursement_date: dt.date | None = None,
+             first_due_date: dt.date | None = None, currency: str | None = None,
+             disburser: Disburser | None = None) -> dict[str, Any]:
+    """Draw ``amount`` on a credit line as a new loan (see the module docstring); the loan as the API shows it."""
+    line = None
+    if has_prefix(line_id, "line"):
+        line = conn.execute(_LINE_WITH_PRODUCT_AND_DATE, [line_id, _livemode()], prepare=True).fetchone()
+    if line is None:
+        raise errors.not_found("credit line", line_id)
+    today = line["business_date"] or lines.today()   # as business_date(conn) answers
+    product, terms, schedule = plan_drawdown(line, today, amount=amount, term=term, annual_rate=annual_rate,
+                                             disbursement_date=disbursement_date, first_due_date=first_due_date,
+                                             currency=currency)
+    disb = terms.disbursement_date
     disburser = disburser or get_disburser()
     if _books_in_sql(disburser):
         # reserve, loan, schedule, transaction, posted totals and the disbursement entry: one call
@@ -564,44 +578,62 @@ def _text_array(items: list[str]) -> str:
     return "{" + ",".join(items) + "}"
 
 
+def loan_values(line: dict[str, Any], product: dict[str, Any], terms: ScheduleTerms, schedule: Schedule, *,
+                loan_id: str, txn_id: str, entry_id: str) -> dict[str, Any]:
+    """A new loan's own fields as the drawdown statements take them (``terms``, ``rules`` and the
+    disbursement transaction's ``details`` as plain JSON values)."""
+    rows = schedule.installments
+    apr = schedule.apr()
+    return {"id": loan_id, "line": line["id"], "customer": line["customer_id"], "product": line["product_id"],
+            "version": line["product_version"], "currency": line["currency"], "principal": terms.principal,
+            "rate": terms.annual_rate, "term": terms.term, "method": terms.method, "disb": terms.disbursement_date,
+            "first": rows[0].due_date, "maturity": rows[-1].due_date, "upfront": schedule.upfront_fees,
+            "net": schedule.net_disbursed, "apr_n": apr.nominal, "apr_e": apr.effective,
+            "terms": terms_to_json(terms), "rules": _rules_json(product, terms.annual_rate), "txn": txn_id,
+            "details": {"disbursement_status": "pending", "net_amount": format(schedule.net_disbursed, "f"),
+                        "upfront_fees": format(schedule.upfront_fees, "f")}}
+
+
+def disbursement_lines(disburser: ClearingDisburser, line: dict[str, Any], terms: ScheduleTerms,
+                       schedule: Schedule, today: dt.date, *, loan_id: str, txn_id: str,
+                       entry_id: str) -> tuple[list[str], list[str], list[Decimal]]:
+    """The disbursement entry's lines as ``ledger_post`` takes them (accounts, currencies, amounts), checked."""
+    d = Disbursement(loan_id=loan_id, receipt_no="", customer_id=line["customer_id"], transaction_id=txn_id,
+                     entry_id=entry_id, currency=line["currency"], principal=terms.principal,
+                     upfront_fees=schedule.upfront_fees, net_amount=schedule.net_disbursed,
+                     value_date=terms.disbursement_date, booking_date=today)
+    ledger.validate_entry_id(entry_id)
+    return ledger.validate_lines(disburser.journal_lines(d))
+
+
 def _insert_loan(conn: psycopg.Connection, line: dict[str, Any], product: dict[str, Any], terms: ScheduleTerms,
                  schedule: Schedule, *, today: dt.date, disburser: ClearingDisburser | None = None) -> dict[str, Any]:
     """Write the loan (see the module docstring).  With ``disburser`` (a :class:`ClearingDisburser`),
     also reserve the limit and book the disbursement entry, all in one call of ``loan_drawdown``
     (migration 0006); a refused reservation raises the line's refusal and writes nothing."""
     rows = schedule.installments
-    apr = schedule.apr()
     loan_id, txn_id, entry_id = new_id("loan"), new_id("txn"), new_id("je")
     if disburser is not None:
-        d = Disbursement(loan_id=loan_id, receipt_no="", customer_id=line["customer_id"], transaction_id=txn_id,
-                         entry_id=entry_id, currency=line["currency"], principal=terms.principal,
-                         upfront_fees=schedule.upfront_fees, net_amount=schedule.net_disbursed,
-                         value_date=terms.disbursement_date, booking_date=today)
-        ledger.validate_entry_id(entry_id)
-        accounts, currencies, amounts = ledger.validate_lines(disburser.journal_lines(d))
+        accounts, currencies, amounts = disbursement_lines(disburser, line, terms, schedule, today,
+                                                           loan_id=loan_id, txn_id=txn_id, entry_id=entry_id)
         sql, extra = _DRAWDOWN_CALL, {"line": line["id"], "entry": entry_id, "accounts": ledger._array(accounts),
                                       "currencies": ledger._array(currencies),
                                       "amounts": ledger._numeric_array(amounts)}
     else:
         sql, extra = _INSERT_LOAN, {}
+    values = loan_values(line, product, terms, schedule, loan_id=loan_id, txn_id=txn_id, entry_id=entry_id)
+    for k in ("terms", "rules", "details"):
+        values[k] = Jsonb(values[k])
     try:
-        loan = conn.execute(sql, {**extra,
-            "id": loan_id, "today": today, "line": line["id"], "customer": line["customer_id"],
-            "product": line["product_id"], "version": line["product_version"], "currency": line["currency"],
-            "principal": terms.principal, "rate": terms.annual_rate, "term": terms.term, "method": terms.method,
-            "disb": terms.disbursement_date, "first": rows[0].due_date, "maturity": rows[-1].due_date,
-            "upfront": schedule.upfront_fees, "net": schedule.net_disbursed, "apr_n": apr.nominal,
-            "apr_e": apr.effective, "terms": Jsonb(terms_to_json(terms)), "rules": Jsonb(_rules_json(product, terms.annual_rate)),
-            "lm": _livemode(),
-            "n": _int_array([r.number for r in rows]), "from": _date_array([r.from_date for r in rows]),
-            "due": _date_array([r.due_date for r in rows]), "p": _num_array([r.principal for r in rows]),
-            "i": _num_array([r.interest for r in rows]), "f": _num_array([r.fees for r in rows]),
-            "o": _num_array([r.outstanding for r in rows]),
-            "txn": txn_id, "channel": "clearing", "details": Jsonb({"disbursement_status": "pending",
-                                                                     "net_amount": format(schedule.net_disbursed, "f"),
-                                                                     "upfront_fees": format(schedule.upfront_fees, "f")}),
-            "entry_ids": ledger._array([entry_id]),
-            }, prepare=True).fetchone()
+        loan = conn.execute(sql, {**extra, **values, "today": today, "lm": _livemode(), "channel": "clearing",
+                                  "entry_ids": ledger._array([entry_id]),
+                                  "n": _int_array([r.number for r in rows]),
+                                  "from": _date_array([r.from_date for r in rows]),
+                                  "due": _date_array([r.due_date for r in rows]),
+                                  "p": _num_array([r.principal for r in rows]),
+                                  "i": _num_array([r.interest for r in rows]),
+                                  "f": _num_array([r.fees for r in rows]),
+                                  "o": _num_array([r.outstanding for r in rows])}, prepare=True).fetchone()
     except psycopg.Error as exc:
         if disburser is None:
             raise
@@ -1006,6 +1038,26 @@ def _finish_pipelined(conn: psycopg.Connection, loan: dict[str, Any], state: eng
     before anything is read: one round trip (the pipeline's sync at its end).  ``extras``:
     :data:`_LOAN_EXTRAS` as read under the loan's lock (then the answer is made from the state in hand,
     see :func:`_loan_after`)."""
+    plan = _finish_plan(loan, state, diff, txn_id=txn_id, type_=type_, value_date=value_date, details=details,
+                        today=today, memo=memo)
+    try:
+        with conn.pipeline():   # sent in order; all read back at the end, by the pipeline's one sync
+            read = _finish_send(conn, plan, stored, seq=seq, amount=amount, channel=channel, reverses=reverses,
+                                extras=extras)
+    except psycopg.Error as exc:   # as ledger.post_entry translates its errors
+        problem = ledger._translate(exc, plan["accounts"]) if plan["jl"] else None
+        if problem is None:
+            raise
+        raise problem from None
+    return read()
+
+
+def _finish_plan(loan: dict[str, Any], state: eng.LoanState, diff: dict[str, Decimal], *, txn_id: str,
+                 type_: str, value_date: dt.date, details: dict[str, Any], today: dt.date,
+                 memo: str) -> dict[str, Any]:
+    """What :func:`_finish_send` writes for an event, checked before anything is sent: the
+    transaction's details (allocation, what it posted, the status after), the journal entry's lines
+    (as ``ledger.post_entry`` checks them) and the principal the line gets back."""
     places = currency_places(loan["currency"])
     alloc = state.allocations.get(txn_id)
     if alloc is not None:
@@ -1015,6 +1067,8 @@ def _finish_pipelined(conn: psycopg.Connection, loan: dict[str, Any], state: eng
     jl = posting.journal_lines(diff, loan["currency"])
     entry_ids: list[str] = []
     accounts: list[str] = []
+    currencies: list[str] = []
+    amounts: list[Decimal] = []
     if jl:   # as ledger.post_entry checks it, before anything is sent
         entry_id = "je_" + txn_id
         ledger.validate_entry_id(entry_id)
@@ -1023,49 +1077,63 @@ def _finish_pipelined(conn: psycopg.Connection, loan: dict[str, Any], state: eng
         if len(memo) > 1000:
             raise field_error(errors.VALIDATION, "memo", "a memo is at most 1000 characters")
         entry_ids.append(entry_id)
-    freed = diff["principal_repaid"] + diff["written_off_principal"]
+    return {"loan": loan, "state": state, "txn_id": txn_id, "type": type_, "value_date": value_date,
+            "details": details, "today": today, "memo": memo, "jl": bool(jl), "entry_ids": entry_ids,
+            "accounts": accounts, "currencies": currencies, "amounts": amounts,
+            "freed": diff["principal_repaid"] + diff["written_off_principal"]}
+
+
+def _finish_send(conn: psycopg.Connection, plan: dict[str, Any], stored: list[tuple], *, seq: int,
+                 amount: Decimal, channel: str | None, reverses: str | None, extras: dict[str, Any] | None,
+                 post: bool = True, release: bool = True):
+    """Send :func:`_finish_plan`'s writes (in a pipeline: nothing is read here) and answer the function
+    that reads them back as the use case's answer, once the pipeline has synced.  ``post=False``: the
+    journal entry is left to the caller (``plan`` has its lines: a batch books many entries at once);
+    ``release=False``: so is giving ``plan["freed"]`` back to the line."""
+    loan, state, txn_id, today = plan["loan"], plan["state"], plan["txn_id"], plan["today"]
+    type_, value_date, details, entry_ids = plan["type"], plan["value_date"], plan["details"], plan["entry_ids"]
+    freed = plan["freed"]
     # the loan's answer from the state in hand when its amounts are stored exactly (numeric(20,4)
     # columns: up to 4 places), else read back as get_loan reads it
     read_back = extras is None or loan["terms"]["rounding"]["places"] > 4
     entry = got = released = None
-    try:
-        with conn.pipeline():   # sent in order; all read back at the end, by the pipeline's one sync
-            if reverses is not None:
-                conn.execute("UPDATE loan_transactions SET status = 'reversed', reversed_by = %s WHERE id = %s",
-                             [txn_id, reverses])
-            version, reason, effective = _store_state(conn, loan, state, txn_id, stored=stored, update_loan=False)
-            written = conn.cursor(row_factory=tuple_row).execute(_FINISH_WRITES, {
-                **_posted_totals_params(loan, state.totals._asdict(), today), **_loan_summary(loan, state, version),
-                "txn": txn_id, "type": type_, "value_date": value_date, "amount": amount, "channel": channel,
-                "seq": seq, "details": Jsonb(details), "lm": loan["livemode"],
-                "entry_ids": ledger._array(entry_ids) if entry_ids else "{}"}, prepare=True)
-            if jl:
-                entry = conn.cursor(row_factory=tuple_row).execute(
-                    ledger._POST, (entry_id, today, ledger._array(accounts), ledger._array(currencies),
-                                   ledger._numeric_array(amounts), memo, "loan_transaction", txn_id,
-                                   Jsonb({"loan_id": loan["id"], "value_date": value_date.isoformat()})),
-                    prepare=True)
-            released = lines.send_release(conn, loan["line_id"], freed) if freed > 0 else None
-            if read_back:
-                got = _send_get_loan(conn, loan["id"])
-    except psycopg.Error as exc:   # as ledger.post_entry translates its errors
-        problem = ledger._translate(exc, accounts) if jl else None
-        if problem is None:
-            raise
-        raise problem from None
-    if entry is not None:
-        assert entry.fetchone() is not None
-    created_at = written.fetchone()[0]
-    if released is not None and released.fetchone() is None:
-        raise errors.not_found("credit line", loan["line_id"])
-    # the row as get_transaction reads it back: details in jsonb's key order, created_at as stored
-    row = {"id": txn_id, "loan_id": loan["id"], "type": type_, "value_date": value_date, "amount": amount,
-           "channel": channel, "status": "active", "reversed_by": None, "details": _as_jsonb(details),
-           "entry_ids": entry_ids, "created_at": created_at}
-    if got is not None:
-        return {"transaction": _render_txn(row, loan["currency"]), "loan": _read_get_loan(loan["id"], got)}
-    return {"transaction": _render_txn(row, loan["currency"]),
-            "loan": _loan_after(loan, extras, state, version, reason, effective)}
+    if reverses is not None:
+        conn.execute("UPDATE loan_transactions SET status = 'reversed', reversed_by = %s WHERE id = %s",
+                     [txn_id, reverses])
+    version, reason, effective = _store_state(conn, loan, state, txn_id, stored=stored, update_loan=False)
+    written = conn.cursor(row_factory=tuple_row).execute(_FINISH_WRITES, {
+        **_posted_totals_params(loan, state.totals._asdict(), today), **_loan_summary(loan, state, version),
+        "txn": txn_id, "type": type_, "value_date": value_date, "amount": amount, "channel": channel,
+        "seq": seq, "details": Jsonb(details), "lm": loan["livemode"],
+        "entry_ids": ledger._array(entry_ids) if entry_ids else "{}"}, prepare=True)
+    # the line before the ledger's balance rows: the lock order of every money path (loans, then
+    # lines, then balances), so that a repayment and a drawdown on one line cannot deadlock
+    if release and freed > 0:
+        released = lines.send_release(conn, loan["line_id"], freed)
+    if plan["jl"] and post:
+        entry = conn.cursor(row_factory=tuple_row).execute(
+            ledger._POST, (entry_ids[0], today, ledger._array(plan["accounts"]), ledger._array(plan["currencies"]),
+                           ledger._numeric_array(plan["amounts"]), plan["memo"], "loan_transaction", txn_id,
+                           Jsonb({"loan_id": loan["id"], "value_date": value_date.isoformat()})),
+            prepare=True)
+    if read_back:
+        got = _send_get_loan(conn, loan["id"])
+
+    def read() -> dict[str, Any]:
+        if entry is not None:
+            assert entry.fetchone() is not None
+        created_at = written.fetchone()[0]
+        if released is not None and released.fetchone() is None:
+            raise errors.not_found("credit line", loan["line_id"])
+        # the row as get_transaction reads it back: details in jsonb's key order, created_at as stored
+        row = {"id": txn_id, "loan_id": loan["id"], "type": type_, "value_date": value_date, "amount": amount,
+               "channel": channel, "status": "active", "reversed_by": None, "details": _as_jsonb(details),
+               "entry_ids": entry_ids, "created_at": created_at}
+        if got is not None:
+            return {"transaction": _render_txn(row, loan["currency"]), "loan": _read_get_loan(loan["id"], got)}
+        return {"transaction": _render_txn(row, loan["currency"]),
+                "loan": _loan_after(loan, extras, state, version, reason, effective)}
+    return read
 
 
 # what get_loan reads beside the loan's own row (its disbursement and its current version's reason),
@@ -1188,6 +1256,11 @@ def list_transactions(conn: psycopg.Connection, loan_id: str, *, limit: int = 20
     return page(rows, limit, lambda r: _render_txn(r, r["currency"]))
 
 
+# the loan's active events' ids in seq order, one text (what _FOLDS is keyed by)
+_EVENT_IDS = ("SELECT coalesce(string_agg(id, ',' ORDER BY seq), '') AS ids FROM loan_transactions "
+              "WHERE loan_id = %s AND status = 'active' AND type = ANY(%s::text[])")
+
+
 _EVENT_READS = (
     # in this order, in one round trip (a pipeline): the row locks first (the posted totals, then the
     # loan, in one statement: the lock order of load_for_update and close of business), so that the
@@ -1197,7 +1270,7 @@ _EVENT_READS = (
      "FROM loan_posted_totals pt JOIN loans l ON l.id = pt.loan_id "
      "WHERE pt.loan_id = %s AND l.livemode = %s FOR UPDATE OF pt, l", "loan"),
     (_LOAN_EXTRAS, "id"),
-    (_EVENTS, "events"),
+    (_EVENT_IDS, "events"),
 )
 
 
@@ -1216,22 +1289,63 @@ def _event_use_case(conn: psycopg.Connection, loan_id: str, make, *, type_: str,
     loan = cur[0].fetchone()
     if loan is None:
         raise errors.not_found("loan", loan_id)
+    ids = cur[2].fetchone()["ids"]
+    rows = None if cached_events(loan_id, ids) else conn.execute(_EVENTS, [loan_id, _EVENT_TYPES_ARRAY],
+                                                                 prepare=True).fetchall()
+    e = plan_event(loan, cur[1].fetchone(), ids, rows, sched.fetchall(), make, value_date=value_date,
+                   currency=currency, check=check)
+    return _finish(conn, e["loan"], e["state"], txn_id=e["txn_id"], seq=e["seq"], type_=type_,
+                   value_date=e["value_date"], amount=amount, channel=channel, details=details, today=e["today"],
+                   memo=f"Loan {loan['receipt_no']} {memo}", posted=e["posted"], stored=e["stored"],
+                   extras=e["extras"])
+
+
+# The last fold of recently served loans, to go on from: a new event dated on or after every other
+# folds only itself (engine.run_from) instead of the loan's whole history, and the history is not even
+# read.  Keyed by the loan's active events' ids in seq order, as read under the loan's lock
+# (_EVENT_IDS), so a stale entry (another process's event, a reversal, a rolled-back transaction) is
+# never used: it only costs reading the events and a full fold.  Per process, bounded.
+_FOLDS: dict[str, tuple[str, eng.Folded]] = {}
+_FOLDS_MAX = 4096
+
+def cached_events(loan_id: str, event_ids: str) -> bool:
+    """Whether :func:`plan_event` can go on from the loan's last fold (no need to read its events)."""
+    hit = _FOLDS.get(loan_id)
+    return hit is not None and hit[0] == event_ids
+
+
+def plan_event(loan: dict[str, Any], extras: dict[str, Any], event_ids: str, event_rows: list[dict[str, Any]] | None,
+               stored: list[tuple], make, *, value_date: dt.date | None, currency: str | None = None,
+               check=None) -> dict[str, Any]:
+    """A new event on a loan folded in, from what :data:`_EVENT_READS` read under the loan's lock
+    (``loan`` with its ``pt_`` posted totals, ``extras``, the active events' ids, the stored current
+    schedule) and the active events' rows (:data:`_EVENTS`; None when :func:`cached_events`): the
+    loan's state after it, or the :class:`~openlend.errors.Problem` that refuses it."""
     posted = {c: loan.pop("pt_" + c) for c in _TOTALS_COLS}
-    extras = cur[1].fetchone()
     today = extras.pop("business_date") or lines.today()   # as business_date(conn)
     seq = extras.pop("n")
-    events = [_event(t) for t in cur[2].fetchall()]
-    stored = sched.fetchall()
+    hit = _FOLDS.get(loan["id"])
+    if hit is not None and hit[0] == event_ids:
+        snapshot, events = hit[1], hit[1].events
+    elif event_rows is None:
+        raise ValueError("the loan's events are needed: its last fold is not cached")
+    else:
+        snapshot, events = None, [_event(t) for t in event_rows]
     if check is not None:
         check(loan)
-    _check_open(loan, loan_id, currency)
+    _check_open(loan, loan["id"], currency)
     vd = value_date or today
     terms = loan_terms(loan)
     txn_id = new_id("txn")
-    state = _run(terms, events + [make(txn_id, vd, seq)], today)
-    return _finish(conn, loan, state, txn_id=txn_id, seq=seq, type_=type_, value_date=vd, amount=amount,
-                   channel=channel, details=details, today=today, memo=f"Loan {loan['receipt_no']} {memo}",
-                   posted=posted, stored=stored, extras=extras)
+    try:
+        state, folded = eng.run_from(snapshot, terms, [*events, make(txn_id, vd, seq)], today)
+    except eng.LoanRuleError as exc:
+        raise rule_problem(exc) from None
+    if len(_FOLDS) >= _FOLDS_MAX:
+        _FOLDS.clear()
+    _FOLDS[loan["id"]] = (f"{event_ids},{txn_id}" if event_ids else txn_id, folded)
+    return {"loan": loan, "extras": extras, "posted": posted, "stored": stored, "today": today, "seq": seq,
+            "value_date": vd, "txn_id": txn_id, "state": state}
 
 
 def repay(conn: psycopg.Connection, loan_id: str, *, amount: Decimal, value_date: dt.date | None = None,
