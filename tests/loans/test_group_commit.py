@@ -242,3 +242,14 @@ def test_amounts_are_decimals_in_and_out(database):
     with database.transaction() as conn:
         (loan,) = batch.drawdown_many(conn, [batch.DrawdownRequest(ids["line_id"], Decimal("2000.00"), 3)])
     assert loan["principal"] == "2000.00" and isinstance(loan["schedule"]["installments"][0]["total"], str)
+
+
+def test_an_unknown_disburser_account_refuses_the_batch_with_the_single_paths_problem(database):
+    ids = setup_line(database, limit="100000.00")
+    before = counts(database)
+    with pytest.raises(Problem) as exc:
+        with database.transaction() as conn:
+            batch.drawdown_many(conn, [batch.DrawdownRequest(ids["line_id"], D("1000.00"), 3)] * 2,
+                                disburser=disbursement.ClearingDisburser(clearing_account="9999.NONE"))
+    assert exc.value.type is ledger.UNKNOWN_ACCOUNT
+    assert counts(database) == before

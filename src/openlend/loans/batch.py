@@ -111,7 +111,8 @@ def drawdown_many(conn: psycopg.Connection, requests: Sequence[DrawdownRequest],
                   disburser: Disburser | None = None) -> list[Outcome]:
     """Book ``requests`` in the caller's transaction; per request, in order, the loan as
     :func:`.service.drawdown` answers it, or the :class:`~openlend.errors.Problem` that refused it
-    (nothing of it written), or :class:`Retry`.  A database error aborts the whole batch (raised)."""
+    (nothing of it written), or :class:`Retry`.  A database error aborts the whole batch (raised; a
+    ledger account the disburser names and the chart lacks as the single path's problem)."""
     disburser = disburser or get_disburser()
     out: list[Outcome] = [errors.not_found("credit line", r.line_id) for r in requests]
     if not svc._books_in_sql(disburser):   # a payout channel of its own: the single path, one by one
@@ -183,7 +184,13 @@ def drawdown_many(conn: psycopg.Connection, requests: Sequence[DrawdownRequest],
         lk=svc._int_array(jl["lk"]), accounts=ledger._array(jl["accounts"]),
         currencies=ledger._array(jl["currencies"]), amounts=ledger._numeric_array(jl["amounts"]))
     params["from"] = svc._date_array(inst["from"])
-    written = {row["id"]: row for row in conn.execute(_DRAWDOWN_MANY, params, prepare=True).fetchall()}
+    try:
+        written = {row["id"]: row for row in conn.execute(_DRAWDOWN_MANY, params, prepare=True).fetchall()}
+    except psycopg.Error as exc:   # as the single path says it: an account the disburser names that the chart lacks
+        problem = ledger._translate(exc, jl["accounts"])
+        if problem is None:
+            raise
+        raise problem from None
     refused = [(k, values) for k, values, _, _ in planned if values["id"] not in written]
     if refused:   # why: each line as it is now (under this transaction's view)
         now = {row["id"]: row for row in conn.execute(
