@@ -159,23 +159,30 @@ def test_refused_repayments_in_a_batch_write_nothing(database):
             batch.repay_many(conn, [batch.RepaymentRequest(la[0], D("1.00"))] * 2)
 
 
+def _draw_at_once(gc: batch.GroupCommit, line_id: str, n: int) -> list:
+    """``n`` threads, released together, each drawing 1,000.00 through ``gc``: their answers or problems."""
+    start = threading.Barrier(n)
+    answers: list = [None] * n
+
+    def draw(i: int) -> None:
+        start.wait()
+        try:
+            answers[i] = gc.drawdown(line_id, amount=D("1000.00"), term=3)
+        except Problem as exc:
+            answers[i] = exc
+
+    threads = [threading.Thread(target=draw, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
 def test_group_commit_keeps_the_limit_under_50_concurrent_drawdowns(database, database_url):
     ids = setup_line(database, limit="37000.00")
-    start = threading.Barrier(50)
-    answers: list = [None] * 50
     with batch.GroupCommit(database_url, max_batch=16, leaders=2) as gc:
-        def draw(i: int) -> None:
-            start.wait()
-            try:
-                answers[i] = gc.drawdown(ids["line_id"], amount=D("1000.00"), term=3)
-            except Problem as exc:
-                answers[i] = exc
-
-        threads = [threading.Thread(target=draw, args=(i,)) for i in range(50)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = _draw_at_once(gc, ids["line_id"], 50)
         assert gc.movements == 50 and gc.batches < 50   # batches of more than one were booked
     booked = [a for a in answers if isinstance(a, dict)]
     refused = [a for a in answers if isinstance(a, Problem)]
@@ -216,22 +223,8 @@ def test_a_batch_the_database_refuses_is_booked_one_by_one(database, database_ur
     ids = setup_line(database, limit="100000.00")
     before = counts(database)
     bad = disbursement.ClearingDisburser(clearing_account="9999.NONE")
-    out: list = [None] * 4
     with batch.GroupCommit(database_url, max_batch=4, leaders=1, disburser=bad) as gc:
-        start = threading.Barrier(4)
-
-        def draw(i: int) -> None:
-            start.wait()
-            try:
-                out[i] = gc.drawdown(ids["line_id"], amount=D("1000.00"), term=3)
-            except Problem as exc:
-                out[i] = exc
-
-        threads = [threading.Thread(target=draw, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        out = _draw_at_once(gc, ids["line_id"], 4)
         assert gc.fallbacks >= 1
     assert all(isinstance(o, Problem) and o.type is ledger.UNKNOWN_ACCOUNT for o in out), out
     assert counts(database) == before
