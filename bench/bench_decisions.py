@@ -34,14 +34,12 @@ import atexit
 import base64
 import contextlib
 import datetime as dt
-import io
 import json
 import os
 import queue
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,7 +53,7 @@ from pathlib import Path
 warnings.filterwarnings("ignore")
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (str(ROOT), str(ROOT / "src")):
+for p in (str(ROOT), str(ROOT / "src"), str(ROOT / "bench"), str(ROOT / "tests")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
@@ -64,6 +62,7 @@ for p in (str(ROOT), str(ROOT / "src")):
 os.environ.setdefault("OPENLEND_DATA_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
 BENCH_TOKEN = "bench_" + secrets.token_urlsafe(18)
 
+import bench_ledger as bl  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
@@ -71,12 +70,12 @@ from psycopg.rows import dict_row  # noqa: E402
 from openlend import db as dbmod  # noqa: E402
 from openlend import migrate  # noqa: E402
 from openlend.ids import new_id  # noqa: E402
+from sample_documents import b64, card_images, selfie  # noqa: E402
 from sim.funder.testing import running_funder  # noqa: E402
 from sim.providers.testing import running_providers  # noqa: E402
 from sim.smsc.testing import running_smsc  # noqa: E402
 
 PRODUCT_CODE = "APP-CASH"
-FACES = ROOT / "tests" / "identity" / "face_data"
 CLEAN = ("张三", "110105198503019010", "13800000001", "6222020000000010009")   # a sim/providers identity
 DATA = {   # the declared data of tests/applications/test_application_flow.py
     "occupation": "professional", "industry": "it", "housing": "rent", "education": "bachelor",
@@ -105,31 +104,7 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-# --- the application, walked once through the API (copied from the test's helpers) --------------
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def card_images(name: str, number: str) -> tuple[bytes, bytes]:
-    """A rendered card for an invented holder with the astronaut's public-domain portrait in it."""
-    from PIL import Image
-
-    from openlend.identity import render
-
-    holder = render.holder_for(name, number)
-    face = Image.open(FACES / "astronaut.jpg").crop((140, 20, 380, 330))
-    return render.to_bytes(render.front_with_portrait(holder, face)), render.to_bytes(render.render_back(holder))
-
-
-def selfie() -> bytes:
-    from PIL import Image
-
-    im = Image.open(FACES / "astronaut.jpg").convert("RGB").resize((400, 400))
-    out = io.BytesIO()
-    im.save(out, "JPEG", quality=90)
-    return out.getvalue()
-
+# --- the application, walked once through the API -----------------------------------------------
 
 def expect(r: httpx.Response, status: int, what: str) -> dict:
     if r.status_code != status:
@@ -199,47 +174,15 @@ def clone(url: str, app_id: str, n: int, tag: str) -> list[str]:
 
 # --- the API server -------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``openlend.app:create_app`` under uvicorn in its own process, as ``openlend serve`` runs it."""
+class Server(bl.ApiServer):
+    """The API server (:class:`bench_ledger.ApiServer`) with an authorised httpx client."""
 
     def __init__(self, env: dict[str, str], workdir: Path, tag: str):
-        self.port = free_port()
-        code = ("import uvicorn; uvicorn.run('openlend.app:create_app', factory=True, host='127.0.0.1', "
-                f"port={self.port}, workers=1, log_config=None, access_log=False, server_header=False, "
-                "log_level='warning')")
-        self.log = open(workdir / f"server-{tag}.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 90
-        while True:
-            try:
-                httpx.get(self.base_url + "/health", timeout=5)
-                break
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise SystemExit(f"the API server did not start; see {self.log.name}:\n"
-                                     + Path(self.log.name).read_text()[-3000:])
-                time.sleep(0.2)
+        super().__init__(env, workdir / f"server-{tag}.log")
 
     def client(self, timeout: float = 120) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=timeout,
                             headers={"Authorization": f"Bearer {BENCH_TOKEN}"})
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 # --- the measurement ------------------------------------------------------------------------------

@@ -131,6 +131,53 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ApiServer:
+    """``openlend.app:create_app`` under uvicorn in its own process, as ``openlend serve`` runs it
+    (``env``: the process's whole environment; the log goes to ``log_path``)."""
+
+    def __init__(self, env: dict[str, str], log_path: str | Path, workers: int = 1, start_timeout: float = 90):
+        import http.client
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        code = ("import uvicorn; uvicorn.run('openlend.app:create_app', factory=True, host='127.0.0.1', "
+                f"port={self.port}, workers={workers}, log_config=None, access_log=False, server_header=False, "
+                "log_level='warning')")
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + start_timeout
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/health")
+                c.getresponse().read()
+                c.close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise SystemExit(f"the API server did not start; see {self.log.name}:\n"
+                                     + Path(self.log.name).read_text()[-3000:])
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
 def percentiles(latencies_s: list[float]) -> tuple[float, float]:
     if len(latencies_s) < 2:
         return (latencies_s[0] * 1000 if latencies_s else float("nan"),) * 2  # type: ignore[return-value]

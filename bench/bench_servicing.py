@@ -41,9 +41,7 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -249,47 +247,12 @@ def group_commit_workload(url: str, line_ids: list[str], *, op: str, writers: in
 
 # --- HTTP -----------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def api_server(url: str, workers: int, workdir: str) -> bl.ApiServer:
+    env = dict(os.environ, DATABASE_URL=url, OPENLEND_ADMIN_TOKEN=BENCH_TOKEN, OPENLEND_LOG_LEVEL="WARNING")
+    return bl.ApiServer(env, os.path.join(workdir, "server.log"), workers=workers)
 
 
-class Server:
-    """``openlend.app:create_app`` under uvicorn in its own process, as ``openlend serve`` runs it."""
-
-    def __init__(self, url: str, workers: int, workdir: str):
-        self.port = free_port()
-        env = dict(os.environ, DATABASE_URL=url, OPENLEND_ADMIN_TOKEN=BENCH_TOKEN,
-                   OPENLEND_LOG_LEVEL="WARNING")
-        code = ("import uvicorn; uvicorn.run('openlend.app:create_app', factory=True, host='127.0.0.1', "
-                f"port={self.port}, workers={workers}, log_config=None, access_log=False, server_header=False, "
-                "log_level='warning')")
-        self.log = open(os.path.join(workdir, "server.log"), "w")
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                c.request("GET", "/health")
-                c.getresponse().read()
-                c.close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise SystemExit(f"the API server did not start; see {self.log.name}")
-                time.sleep(0.2)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
-def http_workload(server: Server, url: str, line_ids: list[str], *, op: str, writers: int, seconds: float,
+def http_workload(server: bl.ApiServer, url: str, line_ids: list[str], *, op: str, writers: int, seconds: float,
                   warmup: float, tag: str = "") -> dict:
     targets = _open_loans(url, line_ids) if op == "repay" else None
 
@@ -430,18 +393,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # (label, kind, kwargs, goal)
     svc = [
-        ("service drawdown, 8 threads", "svc", dict(op="drawdown", writers=8), "main"),
-        ("service drawdown, 16 threads", "svc", dict(op="drawdown", writers=16), ""),
-        ("service repayment, 8 threads", "svc", dict(op="repay", writers=8), "main"),
-        ("service repayment, 16 threads", "svc", dict(op="repay", writers=16), ""),
-        ("service drawdown, group commit, 8 threads", "gc", dict(op="drawdown", writers=8), "main"),
-        ("service drawdown, group commit, 16 threads", "gc", dict(op="drawdown", writers=16), ""),
-        ("service repayment, group commit, 8 threads", "gc", dict(op="repay", writers=8), "main"),
-        ("service repayment, group commit, 16 threads", "gc", dict(op="repay", writers=16), ""),
-        ("HTTP drawdown, 8 clients", "http", dict(op="drawdown", writers=8), ""),
-        ("HTTP drawdown, 16 clients", "http", dict(op="drawdown", writers=16), ""),
-        ("HTTP repayment, 8 clients", "http", dict(op="repay", writers=8), ""),
-        ("HTTP repayment, 16 clients", "http", dict(op="repay", writers=16), ""),
+        *[(f"{where} {what}{how}, {n} {who}", kind, dict(op=op, writers=n), "main" if n == 8 and kind != "http" else "")
+          for kind, where, how, who in (("svc", "service", "", "threads"), ("gc", "service", ", group commit", "threads"),
+                                        ("http", "HTTP", "", "clients"))
+          for op, what in (("drawdown", "drawdown"), ("repay", "repayment")) for n in (8, 16)],
         ("hot: 16 drawdown writers, one chart (1100/1300/4100)", "svc",
          dict(op="drawdown", writers=16), "hot"),
         ("uncontended: 16 drawdown writers, own accounts each", "svc",
@@ -469,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, (label, kind, kw, _) in enumerate(svc):
                 if kind == "http":
                     if server is None:
-                        server = Server(url, args.http_workers, workdir)
+                        server = api_server(url, args.http_workers, workdir)
                     r = http_workload(server, url, line_ids, seconds=seconds, warmup=warmup, tag=f"r{rnd}v{i}",
                                       **kw)
                 else:

@@ -1,6 +1,7 @@
-"""Run a stand-in as its own process (for tests and benches): ``python -m sim.<name> --port 0 ...``,
-output to a log file (never a pipe nobody drains), wait for its "listening on HOST:PORT" line, stop
-it afterwards (SIGTERM, then SIGKILL after 5 s)."""
+"""A stand-in as its own process.  :func:`running` (for tests and benches): ``python -m sim.<name>
+--port 0 ...``, output to a log file (never a pipe nobody drains), wait for its "listening on
+HOST:PORT" line, stop it afterwards (SIGTERM, then SIGKILL after 5 s).  :func:`serve` (the
+stand-ins' own ``__main__``): announce that line and serve until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ def running(module: str, args: list[str], log_file: Path, ready: str, what: str,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def serve(server, name: str, host: str) -> int:
+    """Print ``NAME listening on HOST:PORT`` (what :func:`running` waits for) and run ``server`` (a
+    ``socketserver`` server) until SIGTERM or Ctrl-C; close it.  The process's exit status: 0."""
+    def stop(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"{name} listening on {host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

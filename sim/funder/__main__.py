@@ -9,9 +9,10 @@ import argparse
 import json
 import logging
 import re
-import signal
 import sys
 from pathlib import Path
+
+from sim.process import serve
 
 from .rules import Rules
 from .server import Config, FunderServer
@@ -54,19 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                     latency_ms=args.latency_ms, hang_ms=args.hang_ms, max_skew_s=args.max_skew_s)
     server = FunderServer((args.host, args.port), config)
     logging.getLogger("sim.funder").info("rules %s", json.dumps(rules.as_json()))
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(f"FUNDER {args.bank_code} listening on {args.host}:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve(server, f"FUNDER {args.bank_code}", args.host)
 
 
 if __name__ == "__main__":

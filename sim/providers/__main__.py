@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from datetime import date
+
+from sim.process import serve
 
 from .server import Config, ProviderServer
 
@@ -32,19 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = Config(frozenset(args.api_key or ["sandbox-key"]), args.latency_ms, args.hang_ms, args.as_of)
     server = ProviderServer((args.host, args.port), config)
-
-    def stop(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(f"PROVIDERS listening on {args.host}:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve(server, "PROVIDERS", args.host)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ the blacklist, the review queue, and replay of a decision."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import io
 import json
 import re
 import sys
@@ -21,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sample_documents import b64, card_images, selfie  # noqa: E402
 from sim.funder.testing import running_funder  # noqa: E402
 from sim.providers.testing import running_providers  # noqa: E402
 from sim.smsc.testing import running_smsc  # noqa: E402
@@ -31,9 +30,7 @@ try:
 except Exception:   # noqa: BLE001
     pytest.skip("no CJK font to draw ID cards with (apt-get install fonts-wqy-zenhei)", allow_module_level=True)
 
-from PIL import Image  # noqa: E402
 
-FACES = ROOT / "tests" / "identity" / "face_data"
 CLEAN = ("张三", "110105198503019010", "13800000001", "6222020000000010009")      # sim/providers identities
 DELINQUENT = ("王五", "310104197911019032", "13800000003", "6222020000000030007")
 TIMEOUT = ("孙八", "420106199001019065", "13800000006", "6222020000000060004")
@@ -46,24 +43,6 @@ DATA = {
                   "installment_rate": 2, "property": "real_estate", "other_installment_plans": "none",
                   "housing": "own", "telephone": "yes"},
 }
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def card_images(name: str, number: str) -> tuple[bytes, bytes]:
-    """A rendered card for an invented holder with the astronaut's public-domain portrait in it."""
-    holder = render.holder_for(name, number)
-    face = Image.open(FACES / "astronaut.jpg").crop((140, 20, 380, 330))
-    return render.to_bytes(render.front_with_portrait(holder, face)), render.to_bytes(render.render_back(holder))
-
-
-def selfie() -> bytes:
-    im = Image.open(FACES / "astronaut.jpg").convert("RGB").resize((400, 400))
-    out = io.BytesIO()
-    im.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -117,11 +117,7 @@ def drawdown_many(conn: psycopg.Connection, requests: Sequence[DrawdownRequest],
     out: list[Outcome] = [errors.not_found("credit line", r.line_id) for r in requests]
     if not svc._books_in_sql(disburser):   # a payout channel of its own: the single path, one by one
         for k, r in enumerate(requests):
-            out[k] = _single(conn, lambda r=r: svc.drawdown(conn, r.line_id, amount=r.amount, term=r.term,
-                                                            annual_rate=r.annual_rate,
-                                                            disbursement_date=r.disbursement_date,
-                                                            first_due_date=r.first_due_date, currency=r.currency,
-                                                            disburser=disburser))
+            out[k] = _single(conn, lambda r=r: _drawdown_alone(conn, r, disburser))
         return out
     ids = sorted({r.line_id for r in requests if has_prefix(r.line_id, "line")})
     found = {row["id"]: row for row in conn.execute(_LINES_WITH_PRODUCT_AND_DATE, [svc._text_array(ids),
@@ -207,6 +203,13 @@ def drawdown_many(conn: psycopg.Connection, requests: Sequence[DrawdownRequest],
                     disb_entry_ids=[entry_id], disb_details={"disbursement_status": "pending"})
         out[k] = svc.render(loan, svc._render_new_schedule(loan, schedule, values["disb"]))
     return out
+
+
+def _drawdown_alone(conn: psycopg.Connection, r: DrawdownRequest, disburser: Disburser | None) -> dict[str, Any]:
+    """``r`` on the single path (:func:`.service.drawdown`)."""
+    return svc.drawdown(conn, r.line_id, amount=r.amount, term=r.term, annual_rate=r.annual_rate,
+                        disbursement_date=r.disbursement_date, first_due_date=r.first_due_date,
+                        currency=r.currency, disburser=disburser)
 
 
 def _single(conn: psycopg.Connection, op: Callable[[], dict[str, Any]]) -> Outcome:
@@ -499,9 +502,7 @@ class GroupCommit:
         try:
             with conn.transaction():
                 if item.kind == "drawdown":
-                    return svc.drawdown(conn, r.line_id, amount=r.amount, term=r.term, annual_rate=r.annual_rate,
-                                        disbursement_date=r.disbursement_date, first_due_date=r.first_due_date,
-                                        currency=r.currency, disburser=self.disburser)
+                    return _drawdown_alone(conn, r, self.disburser)
                 return svc.repay(conn, r.loan_id, amount=r.amount, value_date=r.value_date, channel=r.channel,
                                  currency=r.currency)
         except Exception as exc:   # noqa: BLE001 — the caller's to raise
